@@ -1,0 +1,237 @@
+package pager
+
+import (
+	"testing"
+
+	"github.com/pagerd/pagerd/port"
+	"github.com/pagerd/pagerd/zx"
+)
+
+// OP_FAIL's status reaches a blocked zx_vmo_read verbatim (FailErrorCode).
+func TestFailReachesVmoRead(t *testing.T) {
+	for _, st := range []zx.Status{zx.ErrIO, zx.ErrIODataIntegrity, zx.ErrBadState, zx.ErrNoSpace, zx.ErrBufferTooSmall} {
+		f := newFixture(t, 2, 0)
+		res := async(func() error { return f.v.Read(make([]byte, ps), 0) })
+		f.wantRequest(zx.PagerVMORead, 0, ps)
+		if err := f.p.Fail(f.v, 0, ps, st); err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, result(t, res), st)
+	}
+}
+
+// A thread blocked in a mapped fault on a failed page dies loudly: SIGBUS at
+// that page, never zeros (FailSinglePage).
+func TestFailKillsMappedAccessWithSigbus(t *testing.T) {
+	f := newFixture(t, 2, 0)
+	acc := thread(t).Read(f.addr+ps+16, 8)
+	f.wantRequest(zx.PagerVMORead, ps, ps)
+	if err := f.p.Fail(f.v, ps, ps, zx.ErrIO); err != nil {
+		t.Fatal(err)
+	}
+	r := done(t, acc)
+	if !r.Sigbus || r.Addr&^(uintptr(ps)-1) != f.addr+ps {
+		t.Fatalf("result %+v: want SIGBUS at page %#x", r, f.addr+ps)
+	}
+}
+
+// Failure is not sticky: a later access requests the page again, and a
+// supply then serves it (SupplyAfterFail), mapped and through zx_vmo_read.
+func TestFailIsNotSticky(t *testing.T) {
+	f := newFixture(t, 1, 0)
+	th := thread(t)
+	acc := th.Read(f.addr, 8)
+	f.wantRequest(zx.PagerVMORead, 0, ps)
+	if err := f.p.Fail(f.v, 0, ps, zx.ErrIO); err != nil {
+		t.Fatal(err)
+	}
+	if !done(t, acc).Sigbus {
+		t.Fatal("no SIGBUS")
+	}
+	pv, _ := f.p.owned(f.v)
+	waitFor(t, func() bool { pv.mu.Lock(); defer pv.mu.Unlock(); return len(pv.poisoned) == 0 })
+	acc = th.Read(f.addr, 8)
+	f.wantRequest(zx.PagerVMORead, 0, ps)
+	f.supply(0, ps, 2)
+	r := done(t, acc)
+	if r.Sigbus {
+		t.Fatal("SIGBUS after the page was supplied")
+	}
+	wantBytes(t, r.Data, pattern(0, 2)[:8], "after fail")
+	// Failing again with nothing outstanding is a no-op (FailRedundant).
+	if err := f.p.Fail(f.v, 0, ps, zx.ErrIO); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Supplying a page that a failed mapped access had poisoned clears the
+// poison: the page reads its data through the mapping at once.
+func TestSupplyAfterFailClearsPoisonAtOnce(t *testing.T) {
+	f := newFixture(t, 1, 0)
+	th := thread(t)
+	acc := th.Read(f.addr, 8)
+	f.wantRequest(zx.PagerVMORead, 0, ps)
+	if err := f.p.Fail(f.v, 0, ps, zx.ErrIO); err != nil {
+		t.Fatal(err)
+	}
+	done(t, acc)
+	f.supply(0, ps, 4)
+	r := done(t, th.Read(f.addr, 8))
+	if r.Sigbus {
+		t.Fatal("SIGBUS on a supplied page")
+	}
+	wantBytes(t, r.Data, pattern(0, 4)[:8], "supplied after fail")
+}
+
+// Failing a range that does not cover a request's next page fails only the
+// waiters that need a page there; the request completes when the rest is
+// supplied and its waiter asks again for the failed page (FailOverlapRequest).
+func TestFailRuleNextPage(t *testing.T) {
+	f := newFixture(t, 4, 0)
+	buf := make([]byte, 4*ps)
+	res := async(func() error { return f.v.Read(buf, 0) })
+	f.wantRequest(zx.PagerVMORead, 0, 4*ps)
+	if err := f.p.Fail(f.v, 2*ps, ps, zx.ErrIO); err != nil {
+		t.Fatal(err)
+	}
+	pending(t, res)
+	f.supply(0, 2*ps, 1)
+	f.supply(3*ps, ps, 1)
+	f.wantRequest(zx.PagerVMORead, 2*ps, ps) // the failed page, asked again
+	f.supply(2*ps, ps, 1)
+	if err := result(t, res); err != nil {
+		t.Fatal(err)
+	}
+	wantBytes(t, buf, patterns(0, 4*ps, 1), "read")
+
+	// Failing exactly the next page after an early wake fails the request (FailEarlyWake).
+	g := newFixture(t, 4, 0)
+	res = async(func() error { return g.v.Read(make([]byte, 4*ps), 0) })
+	g.wantRequest(zx.PagerVMORead, 0, 4*ps)
+	g.supply(0, ps, 1)
+	if err := g.p.Fail(g.v, ps, ps, zx.ErrIODataIntegrity); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, result(t, res), zx.ErrIODataIntegrity)
+}
+
+func TestFailErrors(t *testing.T) {
+	f := newFixture(t, 2, 0)
+	wantStatus(t, f.p.Fail(f.v, ps, 2*ps, zx.ErrIO), zx.ErrOutOfRange)
+	g := newFixture(t, 1, 0)
+	wantStatus(t, f.p.Fail(g.v, 0, ps, zx.ErrIO), zx.ErrInvalidArgs)
+	if err := f.p.Detach(f.v); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, f.p.Fail(f.v, 0, ps, zx.ErrIO), zx.ErrBadState)
+}
+
+// ---- detach, destruction, pager close, port close (spec §3.3) ----
+
+func TestDetachFailsWaitersAndKeepsDirty(t *testing.T) {
+	f := newFixture(t, 4, 0)
+	f.supply(0, 2*ps, 1)
+	if err := f.v.Write([]byte("dirty"), ps); err != nil { // page 1 becomes dirty
+		t.Fatal(err)
+	}
+	acc := thread(t).Read(f.addr+3*ps, 8)
+	f.wantRequest(zx.PagerVMORead, 3*ps, ps)
+	res := async(func() error { return f.v.Read(make([]byte, ps), 2*ps) })
+	f.wantRequest(zx.PagerVMORead, 2*ps, ps)
+	if err := f.p.Detach(f.v); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, result(t, res), zx.ErrBadState)
+	if r := done(t, acc); !r.Sigbus {
+		t.Fatalf("mapped waiter after detach: %+v, want SIGBUS", r)
+	}
+	f.wantRequest(zx.PagerVMOComplete, 0, 0)
+	f.noPacket()
+	// Clean page 0 is gone; dirty page 1 stays readable, mapped and by zx_vmo_read.
+	if c := f.v.Info(zx.DefaultVMORights).CommittedBytes; c != ps {
+		t.Fatalf("committed %d after detach, want one dirty page", c)
+	}
+	got := make([]byte, 5)
+	if err := f.v.Read(got, ps); err != nil || string(got) != "dirty" {
+		t.Fatalf("dirty page after detach: %q %v", got, err)
+	}
+	if r := done(t, thread(t).Read(f.addr+ps, 5)); r.Sigbus || string(r.Data) != "dirty" {
+		t.Fatalf("mapped dirty page after detach: %+v", r)
+	}
+	wantStatus(t, f.v.Read(got, 0), zx.ErrBadState)
+	if r := done(t, thread(t).Read(f.addr, 1)); !r.Sigbus {
+		t.Fatal("a later mapped access to a dropped page did not SIGBUS")
+	}
+	// Idempotent; supply and fail refused.
+	if err := f.p.Detach(f.v); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, f.trySupply(0, ps, 1), zx.ErrBadState)
+	f.noPacket()
+}
+
+// Destroying the VMO (last handle and mapping gone) sends COMPLETE (ClosePageCompleteTest).
+func TestDestroyedVMOSendsComplete(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	prt := port.New()
+	v, err := p.CreateVMO(0, prt, 42, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.OnZeroHandles()
+	pkt, err := prt.Wait(zx.DeadlineAfter(zx.Duration(deadline)), nil)
+	if err != nil || pkt.Key != 42 || pkt.PageRequest().Command != zx.PagerVMOComplete {
+		t.Fatalf("packet %+v, %v: want COMPLETE", pkt, err)
+	}
+}
+
+// Closing the pager releases blocked threads with BAD_STATE (SIGBUS when
+// mapped), sends no COMPLETE, and leaves resident pages readable (ClosePagerTest).
+func TestPagerClose(t *testing.T) {
+	f := newFixture(t, 4, 0)
+	f.supply(0, ps, 3)
+	acc := thread(t).Read(f.addr+2*ps, 8)
+	f.wantRequest(zx.PagerVMORead, 2*ps, ps)
+	res := async(func() error { return f.v.Read(make([]byte, ps), 3*ps) })
+	f.wantRequest(zx.PagerVMORead, 3*ps, ps)
+	f.p.Close()
+	wantStatus(t, result(t, res), zx.ErrBadState)
+	if !done(t, acc).Sigbus {
+		t.Fatal("mapped waiter survived pager close")
+	}
+	f.noPacket()
+	got := make([]byte, ps)
+	if err := f.v.Read(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	wantBytes(t, got, pattern(0, 3), "resident page after close")
+	if r := done(t, thread(t).Read(f.addr, 8)); r.Sigbus {
+		t.Fatal("resident page not readable through the mapping after close")
+	}
+	if _, err := f.p.CreateVMO(0, f.port, 1, ps); zx.StatusOf(err) != zx.ErrBadState {
+		t.Fatalf("create on a closed pager: %v", err)
+	}
+}
+
+// Closing the port breaks nothing: requests go unseen, supply still works
+// (ClosePortTest), and detach still releases waiters.
+func TestPortGoneIsHarmless(t *testing.T) {
+	f := newFixture(t, 2, 0)
+	f.port = nil // nobody reads this port any more
+	res := async(func() error { return f.v.Read(make([]byte, ps), 0) })
+	pending(t, res)
+	f.supply(0, ps, 1)
+	if err := result(t, res); err != nil {
+		t.Fatal(err)
+	}
+	res = async(func() error { return f.v.Read(make([]byte, ps), ps) })
+	pending(t, res)
+	if err := f.p.Detach(f.v); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, result(t, res), zx.ErrBadState)
+}

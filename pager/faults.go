@@ -1,0 +1,143 @@
+package pager
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pagerd/pagerd/uffd"
+)
+
+// features is what the process's userfaultfd must offer: memfd VMOs need
+// MISSING_SHMEM; write-protect on memfds (WP_HUGETLBFS_SHMEM) turns the first
+// write to a clean page into a fault, for dirty tracking; THREAD_ID names the
+// faulting thread (for poison clearing); POISON makes failed faults raise SIGBUS.
+const features = uffd.FeatureMissingShmem | uffd.FeatureWPHugetlbfsShmem | uffd.FeaturePagefaultFlagWP |
+	uffd.FeatureThreadID | uffd.FeaturePoison
+
+// faultReader owns the process's userfaultfd. Every mapping of a pager VMO in
+// this process, and every supply window, is registered with it. One goroutine
+// blocks in poll(2) (a syscall, so it holds no P), drains every queued message
+// per wake-up and hands each fault to its VMO. The uffd lives as long as the
+// process: closing it would unregister every range and turn later faults
+// into silent zero pages.
+type faultReader struct {
+	u *uffd.UFFD
+
+	mu   sync.Mutex                 // serialises changes to maps
+	maps atomic.Pointer[[]*mapping] // sorted by start; read without locks on the fault path
+
+	faults atomic.Uint64 // page faults handled (for stats and tests)
+}
+
+var theReader struct {
+	once sync.Once
+	r    *faultReader
+	err  error
+}
+
+// reader returns the process's fault reader, starting it on first use. It
+// fails with a clear error when the kernel lacks what pagerd needs.
+func reader() (*faultReader, error) {
+	theReader.once.Do(func() {
+		u, err := uffd.New(features)
+		if err != nil {
+			theReader.err = fmt.Errorf("pager: userfaultfd with MISSING_SHMEM, WP_HUGETLBFS_SHMEM, THREAD_ID and POISON is required (Linux 6.6+): %w", err)
+			return
+		}
+		r := &faultReader{u: u}
+		empty := []*mapping{}
+		r.maps.Store(&empty)
+		theReader.r = r
+		go r.loop()
+	})
+	return theReader.r, theReader.err
+}
+
+func (r *faultReader) loop() {
+	var msgs [64]uffd.Msg
+	for {
+		if _, _, err := r.u.Wait(-1, -1); err != nil {
+			panic(fmt.Sprintf("pager: poll on userfaultfd: %v", err))
+		}
+		for {
+			n, err := r.u.Read(msgs[:])
+			if err != nil {
+				panic(fmt.Sprintf("pager: read from userfaultfd: %v", err))
+			}
+			if n == 0 {
+				break // drained (or a signal withdrew the message)
+			}
+			for i := 0; i < n; i++ {
+				r.handle(&msgs[i])
+			}
+		}
+	}
+}
+
+func (r *faultReader) handle(msg *uffd.Msg) {
+	if msg.Event() != uffd.EventPagefault {
+		return // no non-cooperative events are requested
+	}
+	flags, addr, tid := msg.Pagefault()
+	r.faults.Add(1)
+	m := r.lookup(uintptr(addr))
+	if m == nil {
+		// The mapping went away under the fault: let the thread retry (it
+		// will take SIGSEGV on the hole, or fault on the new mapping).
+		_ = r.u.Wake(uintptr(addr)&^pageMask, pageSize)
+		return
+	}
+	m.pv.onFault(m, uintptr(addr)&^pageMask, flags, tid)
+}
+
+// lookup finds the mapping containing addr: a binary search over an
+// immutable snapshot, no lock.
+func (r *faultReader) lookup(addr uintptr) *mapping {
+	ms := *r.maps.Load()
+	i := sort.Search(len(ms), func(i int) bool { return ms[i].end > addr })
+	if i < len(ms) && ms[i].start <= addr {
+		return ms[i]
+	}
+	return nil
+}
+
+// addMapping publishes m (copy-on-write of the sorted table).
+func (r *faultReader) addMapping(m *mapping) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.maps.Load()
+	ms := make([]*mapping, 0, len(old)+1)
+	ms = append(ms, old...)
+	ms = append(ms, m)
+	sort.Slice(ms, func(i, j int) bool { return ms[i].start < ms[j].start })
+	r.maps.Store(&ms)
+}
+
+// removeMapping withdraws m from the table.
+func (r *faultReader) removeMapping(m *mapping) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.maps.Load()
+	ms := make([]*mapping, 0, len(old))
+	for _, x := range old {
+		if x != m {
+			ms = append(ms, x)
+		}
+	}
+	r.maps.Store(&ms)
+}
+
+// FaultsHandled returns how many page-fault messages the process's fault
+// reader has handled (0 before any pager exists).
+func FaultsHandled() uint64 {
+	if theReader.r == nil {
+		return 0
+	}
+	return theReader.r.faults.Load()
+}
+
+const pageSize uintptr = 4096
+
+const pageMask = 4096 - 1

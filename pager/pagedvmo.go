@@ -1,0 +1,330 @@
+package pager
+
+import (
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pagerd/pagerd/uffd"
+	"github.com/pagerd/pagerd/vmo"
+	"github.com/pagerd/pagerd/zx"
+)
+
+// pagedVMO is the pager's state for one pager-backed VMO, and the VMO's
+// vmo.Source. One mutex guards it all; there is no global lock on the fault
+// path (the mapping table is read lock-free).
+type pagedVMO struct {
+	pager *Pager
+	vmo   *vmo.VMO
+	r     *faultReader
+	trap  bool // ZX_VMO_TRAP_DIRTY
+
+	mu       sync.Mutex
+	table    *table
+	tracker  tracker
+	proxy    proxy
+	mappings []*mapping
+	window   uintptr // supply window: a registered mapping of the whole memfd, never touched
+	winLen   uintptr
+	detached bool // zx_pager_detach_vmo, or the VMO was destroyed
+	closed   bool // the pager's last handle was closed
+	modified bool // ZX_PAGER_VMO_STATS_MODIFIED
+	poisoned []poisonEntry
+}
+
+// mapping is the pager's view of one mapping of a pager VMO (vmo.Mapping.Priv).
+type mapping struct {
+	vm         *vmo.Mapping
+	pv         *pagedVMO
+	start, end uintptr
+}
+
+// pageOf returns the VMO page behind a page-aligned address of m.
+func (m *mapping) pageOf(addr uintptr) uint64 {
+	return (m.vm.Offset + uint64(addr-m.start)) / zx.PageSize
+}
+
+// addrOf returns the address of VMO page pg in m, and whether m maps it.
+func (m *mapping) addrOf(pg uint64) (uintptr, bool) {
+	off := pg * zx.PageSize
+	if off < m.vm.Offset || off >= m.vm.Offset+m.vm.Len {
+		return 0, false
+	}
+	return m.start + uintptr(off-m.vm.Offset), true
+}
+
+// pageRange returns the part of VMO pages [off, end) that m maps, as addresses.
+func (m *mapping) pageRange(off, end uint64) (uintptr, uintptr, bool) {
+	first := m.vm.Offset / zx.PageSize
+	last := (m.vm.Offset + m.vm.Len) / zx.PageSize
+	off, end = max(off, first), min(end, last)
+	if off >= end {
+		return 0, 0, false
+	}
+	a, _ := m.addrOf(off)
+	return a, a + uintptr(end-off)*pageSize, true
+}
+
+func (pv *pagedVMO) pages() uint64 { return pv.table.pages }
+
+// ---- faults ----------------------------------------------------------------
+
+// onFault handles a userfaultfd fault on page-aligned addr of mapping m.
+func (pv *pagedVMO) onFault(m *mapping, addr uintptr, flags uffd.PagefaultFlags, tid uint32) {
+	pv.mu.Lock()
+	defer pv.mu.Unlock()
+	pg := m.pageOf(addr)
+	if pg >= pv.pages() {
+		// Beyond the VMO's end (a shrink raced the fault): the retry raises SIGBUS.
+		_ = pv.r.u.Wake(addr, pageSize)
+		return
+	}
+	s := pv.table.get(pg)
+	if flags&uffd.PagefaultFlagWP != 0 {
+		pv.onWriteFault(m, addr, pg, s, tid)
+		return
+	}
+	if s.present() {
+		if s.zero() {
+			pv.materializeZero(pg)
+		}
+		_ = pv.r.u.Wake(addr, pageSize)
+		return
+	}
+	if pv.detached || pv.closed {
+		pv.poison(m, addr, tid)
+		return
+	}
+	r, created := pv.tracker.lookupOrCreate(kindRead, pg, pg+1)
+	r.mapped = append(r.mapped, mappedWaiter{m: m, page: pg, addr: addr, tid: tid})
+	if created {
+		pv.proxy.send(r)
+	}
+}
+
+// materializeZero gives a zero page (marker or zero range) a real zero page
+// in the memfd so a mapping can map it; EEXIST means one is already there.
+func (pv *pagedVMO) materializeZero(pg uint64) {
+	_, _ = pv.r.u.Zeropage(pv.window+uintptr(pg)*pageSize, pageSize, uffd.ZeropageModeDontWake)
+}
+
+// ---- request completion ------------------------------------------------------
+
+// resolve accounts pages [off, end) as supplied for READ requests (or
+// dirtied, for DIRTY requests): PageSource::ResolveRequests plus early wake.
+func (pv *pagedVMO) resolve(k reqKind, off, end uint64) {
+	pv.tracker.overlapping(k, off, end, func(r *request) {
+		lo, hi := max(off, r.off), min(end, r.end)
+		// Early wake: every waiter whose next page just arrived runs again.
+		for _, w := range r.waiters {
+			if w.need >= lo && w.need < hi {
+				w.wake(zx.ErrOk)
+			}
+		}
+		if r.wake >= lo && r.wake < hi {
+			r.wake = hi
+		}
+		ms := r.mapped[:0]
+		for _, mw := range r.mapped {
+			if mw.page < lo || mw.page >= hi {
+				ms = append(ms, mw)
+				continue
+			}
+			if k == kindDirty {
+				// The writer may go on: its page is dirty now.
+				pv.modified = true
+				_ = pv.r.u.WriteProtect(mw.addr, pageSize, 0)
+			} else {
+				_ = pv.r.u.Wake(mw.addr, pageSize)
+			}
+		}
+		clear(r.mapped[len(ms):])
+		r.mapped = ms
+		if n := hi - lo; n < r.pending {
+			r.pending -= n
+			return
+		}
+		pv.complete(r, zx.ErrOk)
+	})
+}
+
+// complete finishes r with status st (CompleteRequestLocked): the packet is
+// withdrawn if unread, explicit waiters get st, mapped waiters are woken to
+// retry (st OK) or killed with SIGBUS (st a failure).
+func (pv *pagedVMO) complete(r *request, st zx.Status) {
+	pv.tracker.remove(r)
+	pv.proxy.clear(r)
+	for _, w := range r.waiters {
+		w.req = nil
+		w.wake(st)
+	}
+	for _, mw := range r.mapped {
+		if st == zx.ErrOk {
+			_ = pv.r.u.Wake(mw.addr, pageSize)
+		} else {
+			pv.poison(mw.m, mw.addr, mw.tid)
+		}
+	}
+	pv.tracker.recycle(r)
+}
+
+// fail implements ZX_PAGER_OP_FAIL over pages [off, end) (spec §3.4): a
+// request whose next needed page is in the range fails with st; otherwise
+// only the waiters whose own next page is in the range fail, and the failed
+// pages count as resolved, so the request completes when the rest is
+// supplied and its waiters ask again for what is still missing.
+func (pv *pagedVMO) fail(off, end uint64, st zx.Status) {
+	for k := reqKind(0); k < numKinds; k++ {
+		pv.tracker.overlapping(k, off, end, func(r *request) {
+			if r.wake >= off && r.wake < end {
+				pv.complete(r, st)
+				return
+			}
+			ws := r.waiters[:0]
+			for _, w := range r.waiters {
+				if w.need >= off && w.need < end {
+					w.req = nil
+					w.wake(st)
+				} else {
+					ws = append(ws, w)
+				}
+			}
+			clear(r.waiters[len(ws):])
+			r.waiters = ws
+			ms := r.mapped[:0]
+			for _, mw := range r.mapped {
+				if mw.page >= off && mw.page < end {
+					pv.poison(mw.m, mw.addr, mw.tid)
+				} else {
+					ms = append(ms, mw)
+				}
+			}
+			clear(r.mapped[len(ms):])
+			r.mapped = ms
+			lo, hi := max(off, r.off), min(end, r.end)
+			if n := hi - lo; n < r.pending {
+				r.pending -= n
+				return
+			}
+			pv.complete(r, zx.ErrOk)
+		})
+	}
+}
+
+// ---- explicit waits (zx_vmo_read / write / COMMIT) ---------------------------
+
+// request makes w wait for page pg, asking for pages [pg, end) if no
+// outstanding request covers pg. If w's current request still covers pg,
+// it keeps waiting on it: no new packet (re-wait after an early wake).
+func (pv *pagedVMO) request(w *waiter, k reqKind, pg, end uint64) {
+	w.need = pg
+	if r := w.req; r != nil && r.kind == k && r.off <= pg && pg < r.end {
+		return
+	}
+	pv.dropWaiter(w)
+	r, created := pv.tracker.lookupOrCreate(k, pg, end)
+	r.waiters = append(r.waiters, w)
+	w.req = r
+	if created {
+		pv.proxy.send(r)
+	}
+}
+
+// dropWaiter detaches w from its request; a request nobody waits for any
+// more is cancelled (PageSource::CancelRequest), its packet withdrawn if unread.
+func (pv *pagedVMO) dropWaiter(w *waiter) {
+	r := w.req
+	if r == nil {
+		return
+	}
+	w.req = nil
+	for i, x := range r.waiters {
+		if x == w {
+			r.waiters = append(r.waiters[:i], r.waiters[i+1:]...)
+			break
+		}
+	}
+	if len(r.waiters) == 0 && len(r.mapped) == 0 {
+		pv.tracker.remove(r)
+		pv.proxy.clear(r)
+		pv.tracker.recycle(r)
+	}
+}
+
+// wait blocks (unlocked) until w is woken and returns its status. Callers
+// hold pv.mu and get it back held.
+func (pv *pagedVMO) wait(w *waiter) zx.Status {
+	pv.mu.Unlock()
+	<-w.ch
+	pv.mu.Lock()
+	return w.status
+}
+
+// usable returns the status a new request on this VMO would fail with, or OK.
+func (pv *pagedVMO) usable() zx.Status {
+	if pv.detached || pv.closed {
+		return zx.ErrBadState
+	}
+	return zx.ErrOk
+}
+
+// ---- poison: failing a mapped access ------------------------------------------
+
+// poisonEntry is a page of a mapping poisoned to fail one blocked access.
+type poisonEntry struct {
+	m    *mapping
+	addr uintptr
+	tid  uint32
+}
+
+// poison fails a thread blocked in a fault on addr: UFFDIO_POISON installs a
+// marker in that mapping's page table and wakes the thread, whose retried
+// access raises SIGBUS (an access from inside the kernel gets EFAULT). The
+// marker is temporary: failure is not sticky (spec §3.4), so it is cleared
+// once the thread has run (see reaper), or before a supply of the page.
+// On a detached or closed VMO the marker stays: every later access must fail.
+func (pv *pagedVMO) poison(m *mapping, addr uintptr, tid uint32) {
+	// The write-protect marker makes the entry non-empty, and POISON only
+	// fills empty ones: lifting the protection removes the marker.
+	_ = pv.r.u.WriteProtect(addr, pageSize, uffd.WriteProtectModeDontWake)
+	if _, err := pv.r.u.Poison(addr, pageSize, 0); err != nil {
+		// EEXIST: a page is mapped there after all; let the thread retry.
+		_ = pv.r.u.Wake(addr, pageSize)
+		return
+	}
+	if pv.detached || pv.closed {
+		return
+	}
+	pv.poisoned = append(pv.poisoned, poisonEntry{m: m, addr: addr, tid: tid})
+	theReaper.watch(pv)
+}
+
+// clearPoison removes the poison markers of the entries for which keep
+// returns false, and forgets those entries.
+func (pv *pagedVMO) clearPoison(keep func(e *poisonEntry) bool) {
+	es := pv.poisoned[:0]
+	for i := range pv.poisoned {
+		e := &pv.poisoned[i]
+		if keep(e) {
+			es = append(es, *e)
+			continue
+		}
+		// MADV_DONTNEED zaps the marker; the page is absent, so nothing else
+		// changes but the write-protect marker, which is installed again.
+		_, _, _ = unix.Syscall(unix.SYS_MADVISE, e.addr, pageSize, unix.MADV_DONTNEED)
+		_ = pv.r.u.WriteProtect(e.addr, pageSize, uffd.WriteProtectModeWP|uffd.WriteProtectModeDontWake)
+	}
+	clear(pv.poisoned[len(es):])
+	pv.poisoned = es
+}
+
+// clearPoisonRange clears markers over VMO pages [off, end) (before a supply).
+func (pv *pagedVMO) clearPoisonRange(off, end uint64) {
+	if len(pv.poisoned) == 0 {
+		return
+	}
+	pv.clearPoison(func(e *poisonEntry) bool {
+		pg := e.m.pageOf(e.addr)
+		return pg < off || pg >= end
+	})
+}

@@ -1,0 +1,138 @@
+package pager
+
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pagerd/pagerd/uffd"
+	"github.com/pagerd/pagerd/vmo"
+	"github.com/pagerd/pagerd/zx"
+)
+
+// SupplyPages is zx_pager_supply_pages after the alignment and handle checks
+// (spec §1.4): the pages [auxOff, auxOff+length) of aux become pages
+// [off, off+length) of v. Pages already present in v are never replaced;
+// aux pages that are not committed become zero pages; the aux range is
+// decommitted afterwards. Requests covering the range are resolved and their
+// waiters woken.
+func (p *Pager) SupplyPages(v *vmo.VMO, off, length uint64, aux *vmo.VMO, auxOff uint64) error {
+	pv, ok := p.owned(v)
+	if !ok {
+		return zx.Errorf(zx.ErrInvalidArgs, "VMO %d was not created by pager %d", v.Koid(), p.koid)
+	}
+	if aux.Source() != nil {
+		return zx.Errorf(zx.ErrNotSupported, "aux VMO %d is pager-backed", aux.Koid())
+	}
+	// Zircon takes the aux pages (checking the aux range) before it looks at
+	// the pager VMO's range and state.
+	if end := auxOff + length; end < auxOff || end > aux.Size() {
+		return zx.Errorf(zx.ErrOutOfRange, "aux range [%#x, +%#x) beyond aux size %#x", auxOff, length, aux.Size())
+	}
+	pv.mu.Lock()
+	defer pv.mu.Unlock()
+	if end := off + length; end < off || end > pv.pages()*zx.PageSize {
+		return zx.Errorf(zx.ErrOutOfRange, "supply [%#x, +%#x) beyond VMO size %#x", off, length, pv.pages()*zx.PageSize)
+	}
+	if length == 0 {
+		return nil
+	}
+	if pv.detached || pv.closed {
+		return zx.Errorf(zx.ErrBadState, "VMO %d is detached from its pager", v.Koid())
+	}
+	pg, n := off/zx.PageSize, length/zx.PageSize
+	err := aux.WithInternalMapping(func(base uintptr, size uint64) error {
+		if end := auxOff + length; end < auxOff || end > size {
+			return zx.Errorf(zx.ErrOutOfRange, "aux range [%#x, +%#x) beyond aux size %#x", auxOff, length, size)
+		}
+		return pv.install(pg, n, aux.Fd(), base, auxOff)
+	})
+	if err != nil {
+		return err
+	}
+	pv.clearPoisonRange(pg, pg+n)
+	pv.resolve(kindRead, pg, pg+n)
+	// The aux pages are moved, not shared: the aux range reads zero afterwards.
+	return aux.Decommit(auxOff, length)
+}
+
+// install fills the absent pages of [pg, pg+n) from the aux memfd (mapped at
+// auxBase in this process): committed aux runs with UFFDIO_COPY, holes with
+// UFFDIO_ZEROPAGE (zero markers), into the supply window, without waking.
+func (pv *pagedVMO) install(pg, n uint64, auxFd int, auxBase uintptr, auxOff uint64) error {
+	end := pg + n
+	for cur := pg; cur < end; {
+		if pv.table.get(cur).present() {
+			cur++
+			continue
+		}
+		runEnd := pv.table.absentRunEnd(cur, end)
+		for cur < runEnd {
+			src := auxOff + (cur-pg)*zx.PageSize
+			data, until := auxExtent(auxFd, src, auxOff+(runEnd-pg)*zx.PageSize)
+			cnt := (until - src) / zx.PageSize
+			done, err := pv.fill(cur, cnt, data, auxBase+uintptr(src))
+			for i := uint64(0); i < done; i++ {
+				st := stClean
+				if !data {
+					st |= flagZero
+				}
+				pv.table.set(cur+i, st)
+			}
+			cur += done
+			if err != nil {
+				if errors.Is(err, unix.EEXIST) {
+					// A page is already in the memfd after all: it is present; never replace it.
+					pv.table.set(cur, stClean)
+					cur++
+					continue
+				}
+				return zx.Errorf(zx.ErrNoMemory, "supplying page %d: %v", cur, err)
+			}
+		}
+	}
+	return nil
+}
+
+// fill copies (data) or zero-fills cnt pages at VMO page pg through the
+// supply window, retrying on EAGAIN; it returns the pages done.
+func (pv *pagedVMO) fill(pg, cnt uint64, data bool, src uintptr) (uint64, error) {
+	dst := pv.window + uintptr(pg)*pageSize
+	length := uintptr(cnt) * pageSize
+	var done uintptr
+	for done < length {
+		var n uintptr
+		var err error
+		if data {
+			mode := uffd.CopyModeDontWake
+			n, err = pv.r.u.Copy(dst+done, src+done, length-done, mode)
+		} else {
+			n, err = pv.r.u.Zeropage(dst+done, length-done, uffd.ZeropageModeDontWake)
+		}
+		done += n &^ (pageSize - 1)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				continue
+			}
+			return uint64(done / pageSize), err
+		}
+	}
+	return cnt, nil
+}
+
+// auxExtent reports whether the aux byte offset off is committed (data) and
+// where that data run or hole ends, bounded by limit (SEEK_DATA/SEEK_HOLE).
+func auxExtent(fd int, off, limit uint64) (data bool, end uint64) {
+	next, err := unix.Seek(fd, int64(off), unix.SEEK_DATA)
+	if err != nil || uint64(next) >= limit { // ENXIO: no data after off
+		return false, limit
+	}
+	if uint64(next) > off {
+		return false, uint64(next)
+	}
+	hole, err := unix.Seek(fd, int64(off), unix.SEEK_HOLE)
+	if err != nil || uint64(hole) > limit {
+		return true, limit
+	}
+	return true, uint64(hole)
+}
