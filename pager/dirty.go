@@ -1,6 +1,8 @@
 package pager
 
 import (
+	"fmt"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/pagerd/pagerd/uffd"
@@ -55,11 +57,15 @@ func (pv *pagedVMO) setDirty(pg uint64) {
 }
 
 // protect write-protects VMO pages [off, end) in every mapping (installing
-// markers where no page is mapped), waking nobody.
+// markers where no page is mapped). Protecting wakes nobody (the kernel
+// refuses MODE_WP with MODE_DONTWAKE). A failure here would let writes slip
+// past dirty tracking, so it is fatal.
 func (pv *pagedVMO) protect(off, end uint64) {
 	for _, m := range pv.mappings {
 		if a, b, ok := m.pageRange(off, end); ok {
-			_ = pv.r.u.WriteProtect(a, b-a, uffd.WriteProtectModeWP|uffd.WriteProtectModeDontWake)
+			if err := pv.r.u.WriteProtect(a, b-a, uffd.WriteProtectModeWP); err != nil {
+				panic(fmt.Sprintf("pager: write-protecting [%#x, %#x): %v", a, b, err))
+			}
 		}
 	}
 }

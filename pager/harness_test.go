@@ -211,3 +211,13 @@ func wantBytes(t *testing.T, got, want []byte, what string) {
 }
 
 func sleepBriefly() { time.Sleep(time.Millisecond) }
+
+// newAux returns a fresh, uncommitted plain VMO of n bytes.
+func newAux(t *testing.T, n uint64) *vmo.VMO {
+	t.Helper()
+	aux, err := vmo.Create(n, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aux
+}

@@ -284,8 +284,12 @@ type poisonEntry struct {
 // once the thread has run (see reaper), or before a supply of the page.
 // On a detached or closed VMO the marker stays: every later access must fail.
 func (pv *pagedVMO) poison(m *mapping, addr uintptr, tid uint32) {
-	// The write-protect marker makes the entry non-empty, and POISON only
-	// fills empty ones: lifting the protection removes the marker.
+	// POISON only fills empty entries: a writer blocked on a present page
+	// has the page mapped (read-only), and a write-protect marker also makes
+	// the entry non-empty. Zap the page from this mapping (it stays in the
+	// memfd; zapping leaves a marker) and lift the protection (removing the
+	// marker) first. Never unprotect a mapped page: the write would land.
+	_, _, _ = unix.Syscall(unix.SYS_MADVISE, addr, pageSize, unix.MADV_DONTNEED)
 	_ = pv.r.u.WriteProtect(addr, pageSize, uffd.WriteProtectModeDontWake)
 	if _, err := pv.r.u.Poison(addr, pageSize, 0); err != nil {
 		// EEXIST: a page is mapped there after all; let the thread retry.
@@ -312,7 +316,7 @@ func (pv *pagedVMO) clearPoison(keep func(e *poisonEntry) bool) {
 		// MADV_DONTNEED zaps the marker; the page is absent, so nothing else
 		// changes but the write-protect marker, which is installed again.
 		_, _, _ = unix.Syscall(unix.SYS_MADVISE, e.addr, pageSize, unix.MADV_DONTNEED)
-		_ = pv.r.u.WriteProtect(e.addr, pageSize, uffd.WriteProtectModeWP|uffd.WriteProtectModeDontWake)
+		_ = pv.r.u.WriteProtect(e.addr, pageSize, uffd.WriteProtectModeWP)
 	}
 	clear(pv.poisoned[len(es):])
 	pv.poisoned = es

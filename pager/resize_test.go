@@ -88,7 +88,7 @@ func TestManyPagersSharingPortAndKey(t *testing.T) {
 		}
 		t.Cleanup(p.Close)
 		for j := 0; j < 3; j++ {
-			v, err := p.CreateVMO(0, prt, 7, 4*ps)
+			v, err := p.CreateVMO(0, prt, 7, 16*ps)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,11 +99,11 @@ func TestManyPagersSharingPortAndKey(t *testing.T) {
 	bufs := make([][]byte, len(all))
 	for i, x := range all {
 		bufs[i] = make([]byte, ps)
-		off := uint64(i%4) * ps
+		off := uint64(i) * ps // distinct offsets: with a shared key, the offset names the VMO
 		res[i] = async(func() error { return x.v.Read(bufs[i], off) })
 	}
-	// Serve every request by trying each VMO: the key is shared, so the
-	// packet alone does not say which VMO; the one with the request takes it.
+	// Serve every request: the key is shared, so the pager finds the VMO
+	// from the offset (each VMO reads a different page).
 	for served := 0; served < len(all); served++ {
 		pkt, err := prt.Wait(zx.DeadlineAfter(zx.Duration(deadline)), nil)
 		if err != nil || pkt.Key != 7 {
