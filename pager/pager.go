@@ -87,7 +87,7 @@ func (p *Pager) CreateVMO(options uint32, prt *port.Port, key uint64, size uint6
 		pv.proxy.dequeued()
 		pv.mu.Unlock()
 	})
-	v, err := vmo.NewPaged(vmoSize, options, pv)
+	v, err := vmo.NewPagedContent(vmoSize, size, options, pv)
 	if err != nil {
 		return nil, err
 	}

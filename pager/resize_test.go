@@ -168,6 +168,10 @@ func TestCreateVMOOptions(t *testing.T) {
 	if _, err := p.CreateVMO(0, prt, 0, (^uint64(0))&^(ps-1)); zx.StatusOf(err) != zx.ErrOutOfRange {
 		t.Errorf("huge size: %v", err)
 	}
+	u, err := p.CreateVMO(zx.VMOUnbounded, prt, 0, 3*ps+5)
+	if err != nil || u.Size() != unboundedSize || u.ContentSize() != 3*ps+5 {
+		t.Fatalf("unbounded: %v size %d content %d", err, u.Size(), u.ContentSize())
+	}
 	v, err := p.CreateVMO(0, prt, 0, ps+1)
 	if err != nil || v.Size() != 2*ps || v.ContentSize() != ps+1 {
 		t.Fatalf("rounding: %v size %d content %d", err, v.Size(), v.ContentSize())

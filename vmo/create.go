@@ -85,6 +85,13 @@ func Create(size uint64, options uint32) (*VMO, error) {
 // pages here, and the content size. Only a too large size, a nil Source, or
 // options outside that set are refused here.
 func NewPaged(size uint64, options uint32, src Source) (*VMO, error) {
+	return NewPagedContent(size, size, options, src)
+}
+
+// NewPagedContent is NewPaged with a content size apart from the size: a
+// ZX_VMO_UNBOUNDED pager VMO is as large as it can be, and its content
+// (stream) size is what the caller asked for.
+func NewPagedContent(size, contentSize uint64, options uint32, src Source) (*VMO, error) {
 	if src == nil {
 		return nil, errf(zx.ErrInvalidArgs, "pager VMO without a source")
 	}
@@ -99,7 +106,7 @@ func NewPaged(size uint64, options uint32, src Source) (*VMO, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newVMO(fd, rounded, size, options, src), nil
+	return newVMO(fd, rounded, contentSize, options, src), nil
 }
 
 func newMemfd(size uint64) (int, error) {
