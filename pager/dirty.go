@@ -29,13 +29,13 @@ func (pv *pagedVMO) onWriteFault(m *mapping, addr uintptr, pg uint64, s pageStat
 	switch {
 	case !s.present():
 		// Absent after all (decommitted under the fault): retry, and fault as missing.
-		_ = pv.r.u.Wake(addr, pageSize)
+		_ = m.u.Wake(addr, pageSize)
 	case writable(s):
-		_ = pv.r.u.WriteProtect(addr, pageSize, 0)
+		_ = m.u.WriteProtect(addr, pageSize, 0)
 	case !pv.trap:
 		pv.setDirty(pg)
 		pv.modified = true
-		_ = pv.r.u.WriteProtect(addr, pageSize, 0)
+		_ = m.u.WriteProtect(addr, pageSize, 0)
 	case pv.detached || pv.closed:
 		pv.poison(m, addr, tid)
 	default:
@@ -63,7 +63,7 @@ func (pv *pagedVMO) setDirty(pg uint64) {
 func (pv *pagedVMO) protect(off, end uint64) {
 	for _, m := range pv.mappings {
 		if a, b, ok := m.pageRange(off, end); ok {
-			if err := pv.r.u.WriteProtect(a, b-a, uffd.WriteProtectModeWP); err != nil {
+			if err := m.u.WriteProtect(a, b-a, uffd.WriteProtectModeWP); err != nil {
 				panic(fmt.Sprintf("pager: write-protecting [%#x, %#x): %v", a, b, err))
 			}
 		}
@@ -133,7 +133,13 @@ func (p *Pager) WritebackBegin(v *vmo.VMO, off, length uint64, zeroRange bool) e
 		return err
 	}
 	defer pv.mu.Unlock()
-	pv.protect(from, to)
+	if pv.async {
+		// Collect and re-protect the written pages in one step: protecting
+		// without collecting would forget writes not yet collected.
+		pv.collect(from, to, true)
+	} else {
+		pv.protect(from, to)
+	}
 	for pg := from; pg < to; pg++ {
 		if s := pv.table.get(pg); s.state() == stDirty {
 			pv.table.set(pg, stAwaitingClean|s&flagZero)
@@ -152,6 +158,7 @@ func (p *Pager) WritebackEnd(v *vmo.VMO, off, length uint64) error {
 		return err
 	}
 	defer pv.mu.Unlock()
+	pv.collect(from, to, false) // pages written since BEGIN are Dirty again
 	for pg := from; pg < to; pg++ {
 		s := pv.table.get(pg)
 		if s.state() != stAwaitingClean {
@@ -178,6 +185,7 @@ func (p *Pager) DirtyRanges(v *vmo.VMO, off, length uint64, out []zx.VMODirtyRan
 		return 0, 0, err
 	}
 	defer pv.mu.Unlock()
+	pv.collect(from, to, false)
 	emit := func(a, b uint64, zero bool) bool {
 		if actual < len(out) {
 			e := zx.VMODirtyRange{Offset: a * zx.PageSize, Length: (b - a) * zx.PageSize}
@@ -235,4 +243,53 @@ func (pv *pagedVMO) zero(from, to uint64) {
 	pv.punch(from, to)
 	pv.modified = true
 	pv.resolve(kindRead, from, to)
+}
+
+// collect folds the writes made through the VMO's mappings into the
+// page-state table, for VMOs whose dirtiness is tracked with async
+// write-protect (the kernel lifts the protection on a write by itself, and
+// PAGEMAP_SCAN reports the pages written since they were last protected).
+// With rearm, the written pages are protected again in the same step. The
+// written state lives in the page tables, so it is collected before any
+// operation that reads dirtiness and before a mapping is removed.
+func (pv *pagedVMO) collect(from, to uint64, rearm bool) {
+	if !pv.async {
+		return
+	}
+	for _, m := range pv.mappings {
+		if a, b, ok := m.pageRange(from, to); ok {
+			pv.collectRange(m, a, b, rearm)
+		}
+	}
+}
+
+// collectRange collects the written pages of [a, b) of mapping m.
+func (pv *pagedVMO) collectRange(m *mapping, a, b uintptr, rearm bool) {
+	var regions [64]uffd.PageRegion
+	args := uffd.ScanArgs{Start: a, End: b, CategoryMask: uffd.PageIsWritten, ReturnMask: uffd.PageIsWritten}
+	if rearm {
+		args.Flags = uffd.ScanWPMatching
+	}
+	for args.Start < args.End {
+		n, walkEnd, err := uffd.PagemapScan(pv.r.pagemap, &args, regions[:])
+		if err != nil {
+			// Losing track of written pages would lose data at writeback.
+			panic(fmt.Sprintf("pager: PAGEMAP_SCAN of [%#x, %#x): %v", args.Start, args.End, err))
+		}
+		for _, rg := range regions[:n] {
+			for addr := uintptr(rg.Start); addr < uintptr(rg.End); addr += pageSize {
+				pg := m.pageOf(addr)
+				if s := pv.table.get(pg); s.present() && !writable(s) {
+					pv.setDirty(pg)
+					pv.modified = true
+				}
+			}
+		}
+		// Fewer regions than room for them means the walk is complete (the
+		// kernel's walk_end is not reliable for long result vectors).
+		if n < len(regions) || walkEnd <= args.Start {
+			return
+		}
+		args.Start = walkEnd
+	}
 }

@@ -3,6 +3,7 @@ package pager
 import (
 	"testing"
 
+	"github.com/pagerd/pagerd/vmo"
 	"github.com/pagerd/pagerd/zx"
 )
 
@@ -408,5 +409,41 @@ func TestWritebackAfterDetach(t *testing.T) {
 	}
 	if !done(t, thread(t).Write(f.addr+2*ps, []byte("x"))).Sigbus {
 		t.Fatal("write to a page dropped by detach did not SIGBUS")
+	}
+}
+
+// Without TRAP_DIRTY, mapped writes are tracked by async write-protect,
+// whose state lives in the page tables: removing the mapping must not lose
+// them, and detach must keep pages written through a mapping (they are
+// dirty, never dropped as clean).
+func TestAsyncDirtySurvivesUnmapAndDetach(t *testing.T) {
+	f := newFixture(t, 4, 0)
+	f.supply(0, 4*ps, 1)
+	addr, err := vmo.Root().Map(zx.VMPermRead|zx.VMPermWrite, 0, f.v, 0, 4*ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done(t, thread(t).Write(addr+2*ps, []byte("kept"))).Faulted() {
+		t.Fatal("write faulted")
+	}
+	if err := vmo.Root().Unmap(addr, 4*ps); err != nil {
+		t.Fatal(err)
+	}
+	f.wantDirty([3]uint64{2, 1, 0})
+	if done(t, thread(t).Write(f.addr+3*ps, []byte("also"))).Faulted() {
+		t.Fatal("write faulted")
+	}
+	if err := f.p.Detach(f.v); err != nil { // no query in between
+		t.Fatal(err)
+	}
+	f.wantDirty([3]uint64{2, 2, 0})
+	got := make([]byte, 4)
+	for pg, want := range map[uint64]string{2: "kept", 3: "also"} {
+		if err := f.v.Read(got, pg*ps); err != nil || string(got) != want {
+			t.Fatalf("page %d after detach: %q %v", pg, got, err)
+		}
+	}
+	if c := f.v.Info(zx.DefaultVMORights).CommittedBytes; c != 2*ps {
+		t.Fatalf("committed %d after detach, want the two written pages", c)
 	}
 }

@@ -17,7 +17,8 @@ type pagedVMO struct {
 	pager *Pager
 	vmo   *vmo.VMO
 	r     *faultReader
-	trap  bool // ZX_VMO_TRAP_DIRTY
+	trap  bool // ZX_VMO_TRAP_DIRTY: writes to clean pages post DIRTY requests
+	async bool // dirtiness tracked by async write-protect + PAGEMAP_SCAN (not trap)
 
 	mu       sync.Mutex
 	table    *table
@@ -26,9 +27,10 @@ type pagedVMO struct {
 	mappings []*mapping
 	window   uintptr // supply window: a registered mapping of the whole memfd, never touched
 	winLen   uintptr
-	detached bool // zx_pager_detach_vmo, or the VMO was destroyed
-	closed   bool // the pager's last handle was closed
-	modified bool // ZX_PAGER_VMO_STATS_MODIFIED
+	winMap   *mapping // the window's entry in the fault reader's table
+	detached bool     // zx_pager_detach_vmo, or the VMO was destroyed
+	closed   bool     // the pager's last handle was closed
+	modified bool     // ZX_PAGER_VMO_STATS_MODIFIED
 	poisoned []poisonEntry
 }
 
@@ -36,7 +38,9 @@ type pagedVMO struct {
 type mapping struct {
 	vm         *vmo.Mapping
 	pv         *pagedVMO
+	u          *uffd.UFFD // the userfaultfd the range is registered with
 	start, end uintptr
+	window     bool // a supply window, not a user mapping
 }
 
 // pageOf returns the VMO page behind a page-aligned address of m.
@@ -76,7 +80,7 @@ func (pv *pagedVMO) onFault(m *mapping, addr uintptr, flags uffd.PagefaultFlags,
 	pg := m.pageOf(addr)
 	if pg >= pv.pages() {
 		// Beyond the VMO's end (a shrink raced the fault): the retry raises SIGBUS.
-		_ = pv.r.u.Wake(addr, pageSize)
+		_ = m.u.Wake(addr, pageSize)
 		return
 	}
 	s := pv.table.get(pg)
@@ -88,7 +92,7 @@ func (pv *pagedVMO) onFault(m *mapping, addr uintptr, flags uffd.PagefaultFlags,
 		if s.zero() {
 			pv.materializeZero(pg)
 		}
-		_ = pv.r.u.Wake(addr, pageSize)
+		_ = m.u.Wake(addr, pageSize)
 		return
 	}
 	if pv.detached || pv.closed {
@@ -133,9 +137,9 @@ func (pv *pagedVMO) resolve(k reqKind, off, end uint64) {
 			if k == kindDirty {
 				// The writer may go on: its page is dirty now.
 				pv.modified = true
-				_ = pv.r.u.WriteProtect(mw.addr, pageSize, 0)
+				_ = mw.m.u.WriteProtect(mw.addr, pageSize, 0)
 			} else {
-				_ = pv.r.u.Wake(mw.addr, pageSize)
+				_ = mw.m.u.Wake(mw.addr, pageSize)
 			}
 		}
 		clear(r.mapped[len(ms):])
@@ -160,7 +164,7 @@ func (pv *pagedVMO) complete(r *request, st zx.Status) {
 	}
 	for _, mw := range r.mapped {
 		if st == zx.ErrOk {
-			_ = pv.r.u.Wake(mw.addr, pageSize)
+			_ = mw.m.u.Wake(mw.addr, pageSize)
 		} else {
 			pv.poison(mw.m, mw.addr, mw.tid)
 		}
@@ -290,10 +294,10 @@ func (pv *pagedVMO) poison(m *mapping, addr uintptr, tid uint32) {
 	// memfd; zapping leaves a marker) and lift the protection (removing the
 	// marker) first. Never unprotect a mapped page: the write would land.
 	_, _, _ = unix.Syscall(unix.SYS_MADVISE, addr, pageSize, unix.MADV_DONTNEED)
-	_ = pv.r.u.WriteProtect(addr, pageSize, uffd.WriteProtectModeDontWake)
-	if _, err := pv.r.u.Poison(addr, pageSize, 0); err != nil {
+	_ = m.u.WriteProtect(addr, pageSize, uffd.WriteProtectModeDontWake)
+	if _, err := m.u.Poison(addr, pageSize, 0); err != nil {
 		// EEXIST: a page is mapped there after all; let the thread retry.
-		_ = pv.r.u.Wake(addr, pageSize)
+		_ = m.u.Wake(addr, pageSize)
 		return
 	}
 	if pv.detached || pv.closed {
@@ -316,7 +320,7 @@ func (pv *pagedVMO) clearPoison(keep func(e *poisonEntry) bool) {
 		// MADV_DONTNEED zaps the marker; the page is absent, so nothing else
 		// changes but the write-protect marker, which is installed again.
 		_, _, _ = unix.Syscall(unix.SYS_MADVISE, e.addr, pageSize, unix.MADV_DONTNEED)
-		_ = pv.r.u.WriteProtect(e.addr, pageSize, uffd.WriteProtectModeWP)
+		_ = e.m.u.WriteProtect(e.addr, pageSize, uffd.WriteProtectModeWP)
 	}
 	clear(pv.poisoned[len(es):])
 	pv.poisoned = es

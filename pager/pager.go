@@ -79,7 +79,8 @@ func (p *Pager) CreateVMO(options uint32, prt *port.Port, key uint64, size uint6
 		return nil, zx.Errorf(zx.ErrOutOfRange, "pager VMO size %d exceeds %d", size, MaxVMOSize)
 	}
 	rounded := (vmoSize + zx.PageSize - 1) &^ (zx.PageSize - 1)
-	pv := &pagedVMO{pager: p, r: p.r, trap: options&zx.VMOTrapDirty != 0}
+	trap := options&zx.VMOTrapDirty != 0
+	pv := &pagedVMO{pager: p, r: p.r, trap: trap, async: !trap}
 	pv.table = newTable(rounded / zx.PageSize)
 	pv.proxy.port, pv.proxy.key = prt, key
 	pv.proxy.slot.SetOnDequeue(func(zx.PortPacket) {
@@ -120,13 +121,16 @@ func (pv *pagedVMO) mapWindow(size uint64) error {
 		return zx.Errorf(zx.ErrNoMemory, "registering the supply window: %v", err)
 	}
 	pv.window, pv.winLen = addr, uintptr(size)
+	pv.winMap = &mapping{pv: pv, u: pv.r.u, start: addr, end: addr + uintptr(size), window: true}
+	pv.r.addMapping(pv.winMap)
 	return nil
 }
 
 func (pv *pagedVMO) unmapWindow() {
 	if pv.window != 0 {
+		pv.r.removeMapping(pv.winMap)
 		_, _, _ = unix.Syscall(unix.SYS_MUNMAP, pv.window, pv.winLen, 0)
-		pv.window, pv.winLen = 0, 0
+		pv.window, pv.winLen, pv.winMap = 0, 0, nil
 	}
 }
 
@@ -173,6 +177,7 @@ func (pv *pagedVMO) detachLocked(complete bool) {
 		return
 	}
 	pv.detached = true
+	pv.collect(0, pv.pages(), false) // writes through mappings make pages dirty, and dirty pages stay
 	for _, r := range pv.tracker.all() {
 		pv.complete(r, zx.ErrOk)
 	}

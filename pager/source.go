@@ -225,7 +225,7 @@ func (pv *pagedVMO) Resize(v *vmo.VMO, newSize uint64) error {
 	// Faulters beyond the new end retry and take SIGBUS from the kernel.
 	for _, m := range pv.mappings {
 		if a, b, ok := m.pageRange(newPages, oldPages); ok {
-			_ = pv.r.u.Wake(a, b-a)
+			_ = m.u.Wake(a, b-a)
 		}
 	}
 	return nil
@@ -266,23 +266,27 @@ func (pv *pagedVMO) truncateRequests(n uint64) {
 func (pv *pagedVMO) CommittedBytes(v *vmo.VMO) uint64 {
 	pv.mu.Lock()
 	defer pv.mu.Unlock()
+	pv.collect(0, pv.pages(), false)
 	return pv.table.committed * zx.PageSize
 }
 
 // Mapped registers a new mapping of the VMO with the process's userfaultfd.
 func (pv *pagedVMO) Mapped(v *vmo.VMO, vm *vmo.Mapping) error {
-	m := &mapping{vm: vm, pv: pv, start: vm.Addr, end: vm.Addr + uintptr(vm.Len)}
+	m := &mapping{vm: vm, pv: pv, u: pv.r.u, start: vm.Addr, end: vm.Addr + uintptr(vm.Len)}
+	if pv.async {
+		m.u = pv.r.ua
+	}
 	vm.Priv = m
 	pv.r.addMapping(m)
 	// MISSING: absent pages fault (READ). WP: every page of the mapping is
 	// write-protected (on a memfd, empty page-table entries get a marker), so
 	// the first write to each page faults and dirty tracking sees it.
-	if _, err := pv.r.u.Register(m.start, m.end-m.start, uffd.RegisterModeMissing|uffd.RegisterModeWP); err != nil {
+	if _, err := m.u.Register(m.start, m.end-m.start, uffd.RegisterModeMissing|uffd.RegisterModeWP); err != nil {
 		pv.r.removeMapping(m)
 		return zx.Errorf(zx.ErrNoMemory, "registering mapping [%#x, %#x) with userfaultfd: %v", m.start, m.end, err)
 	}
-	if err := pv.r.u.WriteProtect(m.start, m.end-m.start, uffd.WriteProtectModeWP); err != nil {
-		_ = pv.r.u.Unregister(m.start, m.end-m.start)
+	if err := m.u.WriteProtect(m.start, m.end-m.start, uffd.WriteProtectModeWP); err != nil {
+		_ = m.u.Unregister(m.start, m.end-m.start)
 		pv.r.removeMapping(m)
 		return zx.Errorf(zx.ErrNoMemory, "write-protecting mapping [%#x, %#x): %v", m.start, m.end, err)
 	}
@@ -290,6 +294,19 @@ func (pv *pagedVMO) Mapped(v *vmo.VMO, vm *vmo.Mapping) error {
 	pv.mappings = append(pv.mappings, m)
 	pv.mu.Unlock()
 	return nil
+}
+
+// Unmapping collects the writes made through [start, end) of a mapping
+// before it is unmapped: with async write-protect that state is in the
+// page tables and goes with them.
+func (pv *pagedVMO) Unmapping(v *vmo.VMO, vm *vmo.Mapping, start, end uintptr) {
+	m, ok := vm.Priv.(*mapping)
+	if !ok || !pv.async {
+		return
+	}
+	pv.mu.Lock()
+	defer pv.mu.Unlock()
+	pv.collectRange(m, start, end, false)
 }
 
 // Unmapped forgets a mapping that is gone and wakes its faulters (they
@@ -330,7 +347,7 @@ func (pv *pagedVMO) Unmapped(v *vmo.VMO, vm *vmo.Mapping) {
 	}
 	clear(pv.poisoned[len(es):])
 	pv.poisoned = es
-	_ = pv.r.u.Wake(m.start, m.end-m.start)
+	_ = m.u.Wake(m.start, m.end-m.start)
 }
 
 // Destroyed is called when the VMO's last handle and mapping are gone: the
@@ -374,6 +391,7 @@ func (p *Pager) Modified(v *vmo.VMO, reset bool) (bool, error) {
 	}
 	pv.mu.Lock()
 	defer pv.mu.Unlock()
+	pv.collect(0, pv.pages(), false)
 	m := pv.modified
 	if reset {
 		pv.modified = false

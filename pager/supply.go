@@ -2,6 +2,7 @@ package pager
 
 import (
 	"errors"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -29,6 +30,19 @@ func (p *Pager) SupplyPages(v *vmo.VMO, off, length uint64, aux *vmo.VMO, auxOff
 	if end := auxOff + length; end < auxOff || end > aux.Size() {
 		return zx.Errorf(zx.ErrOutOfRange, "aux range [%#x, +%#x) beyond aux size %#x", auxOff, length, aux.Size())
 	}
+	if err := pv.supplyLocked(v, off, length, aux, auxOff); err != nil {
+		return err
+	}
+	// The aux pages are moved, not shared: the aux range reads zero
+	// afterwards. Done without the VMO's lock, so faults go on meanwhile.
+	if length == 0 {
+		return nil
+	}
+	return aux.Decommit(auxOff, length)
+}
+
+// supplyLocked installs the pages and resolves requests under the VMO's lock.
+func (pv *pagedVMO) supplyLocked(v *vmo.VMO, off, length uint64, aux *vmo.VMO, auxOff uint64) error {
 	pv.mu.Lock()
 	defer pv.mu.Unlock()
 	if end := off + length; end < off || end > pv.pages()*zx.PageSize {
@@ -45,21 +59,20 @@ func (p *Pager) SupplyPages(v *vmo.VMO, off, length uint64, aux *vmo.VMO, auxOff
 		if end := auxOff + length; end < auxOff || end > size {
 			return zx.Errorf(zx.ErrOutOfRange, "aux range [%#x, +%#x) beyond aux size %#x", auxOff, length, size)
 		}
-		return pv.install(pg, n, aux.Fd(), base, auxOff)
+		return pv.install(pg, n, base, auxOff)
 	})
 	if err != nil {
 		return err
 	}
 	pv.clearPoisonRange(pg, pg+n)
 	pv.resolve(kindRead, pg, pg+n)
-	// The aux pages are moved, not shared: the aux range reads zero afterwards.
-	return aux.Decommit(auxOff, length)
+	return nil
 }
 
 // install fills the absent pages of [pg, pg+n) from the aux memfd (mapped at
 // auxBase in this process): committed aux runs with UFFDIO_COPY, holes with
 // UFFDIO_ZEROPAGE (zero markers), into the supply window, without waking.
-func (pv *pagedVMO) install(pg, n uint64, auxFd int, auxBase uintptr, auxOff uint64) error {
+func (pv *pagedVMO) install(pg, n uint64, auxBase uintptr, auxOff uint64) error {
 	end := pg + n
 	for cur := pg; cur < end; {
 		if pv.table.get(cur).present() {
@@ -69,7 +82,7 @@ func (pv *pagedVMO) install(pg, n uint64, auxFd int, auxBase uintptr, auxOff uin
 		runEnd := pv.table.absentRunEnd(cur, end)
 		for cur < runEnd {
 			src := auxOff + (cur-pg)*zx.PageSize
-			data, until := auxExtent(auxFd, src, auxOff+(runEnd-pg)*zx.PageSize)
+			data, until := auxExtent(auxBase, src, auxOff+(runEnd-pg)*zx.PageSize)
 			cnt := (until - src) / zx.PageSize
 			done, err := pv.fill(cur, cnt, data, auxBase+uintptr(src))
 			for i := uint64(0); i < done; i++ {
@@ -121,18 +134,21 @@ func (pv *pagedVMO) fill(pg, cnt uint64, data bool, src uintptr) (uint64, error)
 }
 
 // auxExtent reports whether the aux byte offset off is committed (data) and
-// where that data run or hole ends, bounded by limit (SEEK_DATA/SEEK_HOLE).
-func auxExtent(fd int, off, limit uint64) (data bool, end uint64) {
-	next, err := unix.Seek(fd, int64(off), unix.SEEK_DATA)
-	if err != nil || uint64(next) >= limit { // ENXIO: no data after off
-		return false, limit
+// where that data run or hole ends, bounded by limit and by 64 pages. It asks
+// mincore(2) about the aux's internal mapping, which reports the memfd's page
+// cache without faulting anything in (lseek's SEEK_HOLE would walk the whole
+// run, however long).
+func auxExtent(auxBase uintptr, off, limit uint64) (data bool, end uint64) {
+	var vec [64]byte
+	n := min((limit-off)/zx.PageSize, uint64(len(vec)))
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, auxBase+uintptr(off), uintptr(n)*pageSize, uintptr(unsafe.Pointer(&vec[0])))
+	if errno != 0 {
+		return true, off + zx.PageSize // unknown: copy the page (a hole copies as zeros)
 	}
-	if uint64(next) > off {
-		return false, uint64(next)
+	data = vec[0]&1 != 0
+	i := uint64(1)
+	for i < n && (vec[i]&1 != 0) == data {
+		i++
 	}
-	hole, err := unix.Seek(fd, int64(off), unix.SEEK_HOLE)
-	if err != nil || uint64(hole) > limit {
-		return true, limit
-	}
-	return true, uint64(hole)
+	return data, off + i*zx.PageSize
 }

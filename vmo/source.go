@@ -41,3 +41,12 @@ type Source interface {
 	// Destroyed: see the contract above.
 	Destroyed(v *VMO)
 }
+
+// UnmapObserver is implemented by Sources that must see part of a mapping
+// before it is unmapped: the pager collects the pages written through it,
+// because asynchronous write-protect state lives in the page tables and
+// goes away with them. Unmapping is called for [start, end) of m right
+// before the munmap.
+type UnmapObserver interface {
+	Unmapping(v *VMO, m *Mapping, start, end uintptr)
+}

@@ -322,6 +322,9 @@ func (r *VMAR) unmapLocked(addr uintptr, size uint64) []func() {
 	var fin []func()
 	for _, m := range affected {
 		lo, hi := max(addr, m.Addr), min(end, m.End())
+		if o, ok := m.VMO.src.(UnmapObserver); ok {
+			o.Unmapping(m.VMO, m, lo, hi)
+		}
 		munmapRaw(lo, uint64(hi-lo))
 		var pieces []*Mapping
 		if m.Addr < lo {
