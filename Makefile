@@ -6,7 +6,7 @@ PKGS      ?= ./...
 TESTFLAGS ?= -race -count=1 -timeout 20m
 BENCHTIME ?= 1s
 
-.PHONY: all build test run bench lint check-env clean
+.PHONY: all build test run bench lint check-env clean cabi
 
 all: build
 
@@ -17,17 +17,27 @@ build: check-env
 	$(GO) build $(PKGS)
 	$(GO) build -o build/bin/ ./cmd/...
 
-# The test command CI runs (README): vet, then every test with the race detector.
+# The test command CI runs (README): vet, every Go test with the race
+# detector, then the C ABI tests and the C example pager (scripts/cabi-test.sh).
 test: check-env
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	GO=$(GO) ./scripts/cabi-test.sh
+
+# libzircon: build/cabi/libzircon.so and .a, for `cc -Iinclude prog.c -Lbuild/cabi -lzircon`.
+cabi: check-env
+	GO=$(GO) ./scripts/cabi.sh
 
 # The main job on its built-in default. Until the pagerd service exists this
 # is the demo: a pager VMO, a C thread faulting on it, the READ packets and supplies.
 run: check-env
 	$(GO) run ./cmd/pager-demo
 
+# The fault-latency benchmark (table on stdout, JSON and SVG plot in build/),
+# then the Go microbenchmarks with allocations.
 bench: check-env
+	mkdir -p build
+	$(GO) run ./cmd/pagerbench -json build/bench.json -svg build/bench.svg
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
 
 lint: check-env

@@ -405,6 +405,9 @@ func preadFull(fd int, p []byte, off uint64) error {
 		if err == unix.EINTR {
 			continue
 		}
+		if err == unix.EFAULT {
+			return zx.Errorf(zx.ErrInvalidArgs, "pread at %#x: the buffer is not writable memory", off)
+		}
 		if err != nil {
 			return zx.Errorf(zx.ErrIO, "pread at %#x: %v", off, err)
 		}
@@ -422,6 +425,9 @@ func pwriteFull(fd int, p []byte, off uint64) error {
 		n, err := unix.Pwrite(fd, p, int64(off))
 		if err == unix.EINTR {
 			continue
+		}
+		if err == unix.EFAULT {
+			return zx.Errorf(zx.ErrInvalidArgs, "pwrite at %#x: the buffer is not readable memory", off)
 		}
 		if err != nil {
 			return zx.Errorf(zx.ErrNoMemory, "pwrite at %#x: %v", off, err)
