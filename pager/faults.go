@@ -2,6 +2,7 @@ package pager
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -22,16 +23,18 @@ const features = uffd.FeatureMissingShmem | uffd.FeatureWPHugetlbfsShmem | uffd.
 // first write costs ~1-2 µs instead of a ~10-40 µs round trip).
 const asyncFeatures = features | uffd.FeatureWPAsync
 
-// faultReader owns the process's userfaultfd. Every mapping of a pager VMO in
-// this process, and every supply window, is registered with it. One goroutine
-// blocks in poll(2) (a syscall, so it holds no P), drains every queued message
-// per wake-up and hands each fault to its VMO. The uffd lives as long as the
+// faultReader owns the process's userfaultfds. Every mapping of a pager VMO
+// in this process, and every supply window, is registered with one of them.
+// One goroutine per uffd waits in the Go netpoller (holding no P while it
+// waits), drains every queued message per wake-up and hands each fault to
+// its VMO. The uffd lives as long as the
 // process: closing it would unregister every range and turn later faults
 // into silent zero pages.
 type faultReader struct {
 	u       *uffd.UFFD // synchronous write-protect: supply windows, TRAP_DIRTY mappings
 	ua      *uffd.UFFD // asynchronous write-protect: mappings of other pager VMOs
 	pagemap int        // /proc/self/pagemap, for PAGEMAP_SCAN
+	files   []*os.File // the uffds as netpoller files (kept so they are never finalized)
 
 	mu   sync.Mutex                 // serialises changes to maps
 	maps atomic.Pointer[[]*mapping] // sorted by start; read without locks on the fault path
@@ -75,22 +78,32 @@ func reader() (*faultReader, error) {
 }
 
 func (r *faultReader) loop(u *uffd.UFFD) {
+	// The uffd is non-blocking and pollable: park it in the Go netpoller, so
+	// the reader goroutine waits without a thread of its own and wakes on a
+	// P that is already running (measured: the reader-to-pager hand-off gets
+	// several times cheaper than with a thread blocked in poll(2)).
+	f := os.NewFile(uintptr(u.Fd()), "userfaultfd")
+	r.files = append(r.files, f) // never closed: closing would unregister every range
+	rc, err := f.SyscallConn()
+	if err != nil {
+		panic(fmt.Sprintf("pager: userfaultfd in the netpoller: %v", err))
+	}
 	var msgs [64]uffd.Msg
 	for {
-		if _, _, err := u.Wait(-1, -1); err != nil {
-			panic(fmt.Sprintf("pager: poll on userfaultfd: %v", err))
+		var n int
+		var rerr error
+		err := rc.Read(func(uintptr) bool {
+			n, rerr = u.Read(msgs[:])
+			return n > 0 || rerr != nil // false: nothing queued, wait for readiness
+		})
+		if err == nil {
+			err = rerr
 		}
-		for {
-			n, err := u.Read(msgs[:])
-			if err != nil {
-				panic(fmt.Sprintf("pager: read from userfaultfd: %v", err))
-			}
-			if n == 0 {
-				break // drained (or a signal withdrew the message)
-			}
-			for i := 0; i < n; i++ {
-				r.handle(u, &msgs[i])
-			}
+		if err != nil {
+			panic(fmt.Sprintf("pager: read from userfaultfd: %v", err))
+		}
+		for i := 0; i < n; i++ {
+			r.handle(u, &msgs[i])
 		}
 	}
 }
