@@ -71,19 +71,20 @@ func reader() (*faultReader, error) {
 		empty := []*mapping{}
 		r.maps.Store(&empty)
 		theReader.r = r
-		go r.loop(u)
-		go r.loop(ua)
+		for _, x := range []*uffd.UFFD{u, ua} {
+			// Never closed: closing would unregister every range.
+			r.files = append(r.files, os.NewFile(uintptr(x.Fd()), "userfaultfd"))
+		}
+		go r.loop(u, r.files[0])
+		go r.loop(ua, r.files[1])
 	})
 	return theReader.r, theReader.err
 }
 
-func (r *faultReader) loop(u *uffd.UFFD) {
-	// The uffd is non-blocking and pollable: park it in the Go netpoller, so
-	// the reader goroutine waits without a thread of its own and wakes on a
-	// P that is already running (measured: the reader-to-pager hand-off gets
-	// several times cheaper than with a thread blocked in poll(2)).
-	f := os.NewFile(uintptr(u.Fd()), "userfaultfd")
-	r.files = append(r.files, f) // never closed: closing would unregister every range
+func (r *faultReader) loop(u *uffd.UFFD, f *os.File) {
+	// The uffd is non-blocking and pollable: f parks it in the Go netpoller,
+	// so the reader goroutine waits without a thread of its own and wakes on
+	// a P that is already running (docs/BENCHMARKS.md: throughput +20-50%).
 	rc, err := f.SyscallConn()
 	if err != nil {
 		panic(fmt.Sprintf("pager: userfaultfd in the netpoller: %v", err))
