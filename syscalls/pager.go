@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"github.com/pagerd/pagerd/pager"
+	"github.com/pagerd/pagerd/vmo"
 	"github.com/pagerd/pagerd/zx"
 )
 
@@ -25,6 +26,24 @@ func PagerCreate(options uint32) (zx.Handle, zx.Status) {
 func PagerObject(h zx.Handle, rights zx.Rights) (*pager.Pager, zx.Status) {
 	p, _, st := lookup[*pager.Pager](h, rights)
 	return p, st
+}
+
+// pagerVMO looks up a pager handle and a VMO handle in Zircon's order
+// (pager, then VMO, each BAD_HANDLE → WRONG_TYPE → ACCESS_DENIED) and
+// checks that the pager created the VMO (INVALID_ARGS).
+func pagerVMO(pagerH zx.Handle, pagerRights zx.Rights, vmoH zx.Handle, vmoRights zx.Rights) (*pager.Pager, *vmo.VMO, zx.Status) {
+	p, st := PagerObject(pagerH, pagerRights)
+	if st != zx.ErrOk {
+		return nil, nil, st
+	}
+	v, _, st := VmoObject(vmoH, vmoRights)
+	if st != zx.ErrOk {
+		return nil, nil, st
+	}
+	if !p.Owns(v) {
+		return nil, nil, zx.ErrInvalidArgs
+	}
+	return p, v, zx.ErrOk
 }
 
 // PagerCreateVmo is zx_pager_create_vmo. Check order (Zircon's kernel): pager
@@ -55,11 +74,7 @@ func PagerCreateVmo(pagerH zx.Handle, options uint32, portH zx.Handle, key uint6
 // MANAGE_VMO, the VMO WRITE; a VMO of another pager is INVALID_ARGS.
 // Detaching twice is OK.
 func PagerDetachVmo(pagerH, vmoH zx.Handle) zx.Status {
-	p, st := PagerObject(pagerH, zx.RightAttachVMO|zx.RightManageVMO)
-	if st != zx.ErrOk {
-		return st
-	}
-	v, _, st := VmoObject(vmoH, zx.RightWrite)
+	p, v, st := pagerVMO(pagerH, zx.RightAttachVMO|zx.RightManageVMO, vmoH, zx.RightWrite)
 	if st != zx.ErrOk {
 		return st
 	}
@@ -75,16 +90,9 @@ func PagerSupplyPages(pagerH, vmoH zx.Handle, offset, length uint64, auxH zx.Han
 	if !pageAligned(offset) || !pageAligned(length) || !pageAligned(auxOffset) {
 		return zx.ErrInvalidArgs
 	}
-	p, st := PagerObject(pagerH, zx.RightManageVMO)
+	p, v, st := pagerVMO(pagerH, zx.RightManageVMO, vmoH, zx.RightWrite)
 	if st != zx.ErrOk {
 		return st
-	}
-	v, _, st := VmoObject(vmoH, zx.RightWrite)
-	if st != zx.ErrOk {
-		return st
-	}
-	if !p.Owns(v) {
-		return zx.ErrInvalidArgs
 	}
 	aux, _, st := VmoObject(auxH, zx.RightRead|zx.RightWrite)
 	if st != zx.ErrOk {
@@ -118,16 +126,9 @@ func PagerOpRange(pagerH zx.Handle, op uint32, vmoH zx.Handle, offset, length, d
 	if !pageAligned(offset) || !pageAligned(length) {
 		return zx.ErrInvalidArgs
 	}
-	p, st := PagerObject(pagerH, zx.RightManageVMO)
+	p, v, st := pagerVMO(pagerH, zx.RightManageVMO, vmoH, zx.RightWrite)
 	if st != zx.ErrOk {
 		return st
-	}
-	v, _, st := VmoObject(vmoH, zx.RightWrite)
-	if st != zx.ErrOk {
-		return st
-	}
-	if !p.Owns(v) {
-		return zx.ErrInvalidArgs
 	}
 	switch op {
 	case zx.PagerOpFail:
@@ -162,16 +163,9 @@ func PagerOpRange(pagerH zx.Handle, op uint32, vmoH zx.Handle, offset, length, d
 // (actual) and, when wantAvail is set, how many there are (avail). A buffer
 // too small for one entry is not an error.
 func PagerQueryDirtyRanges(pagerH, vmoH zx.Handle, offset, length uint64, out []zx.VMODirtyRange, wantAvail bool) (actual, avail int, st zx.Status) {
-	p, st := PagerObject(pagerH, zx.RightManageVMO)
+	p, v, st := pagerVMO(pagerH, zx.RightManageVMO, vmoH, zx.RightRead)
 	if st != zx.ErrOk {
 		return 0, 0, st
-	}
-	v, _, st := VmoObject(vmoH, zx.RightRead)
-	if st != zx.ErrOk {
-		return 0, 0, st
-	}
-	if !p.Owns(v) {
-		return 0, 0, zx.ErrInvalidArgs
 	}
 	actual, avail, err := p.DirtyRanges(v, offset, length, out, wantAvail)
 	return actual, avail, zx.StatusOf(err)
@@ -183,16 +177,9 @@ func PagerQueryDirtyRanges(pagerH, vmoH zx.Handle, offset, length uint64, out []
 // ZX_PAGER_RESET_VMO_STATS are INVALID_ARGS. out.Modified is
 // ZX_PAGER_VMO_STATS_MODIFIED when the VMO was modified since the last reset.
 func PagerQueryVmoStats(pagerH, vmoH zx.Handle, options uint32, out *zx.PagerVMOStats, bufferSize uintptr) zx.Status {
-	p, st := PagerObject(pagerH, zx.RightManageVMO)
+	p, v, st := pagerVMO(pagerH, zx.RightManageVMO, vmoH, zx.RightRead)
 	if st != zx.ErrOk {
 		return st
-	}
-	v, _, st := VmoObject(vmoH, zx.RightRead)
-	if st != zx.ErrOk {
-		return st
-	}
-	if !p.Owns(v) {
-		return zx.ErrInvalidArgs
 	}
 	if bufferSize < 4 {
 		return zx.ErrBufferTooSmall

@@ -38,83 +38,8 @@ const (
 	pqUnknown zx.Handle = 0xfffffff3
 )
 
-// ---- handles ----------------------------------------------------------------
-
-func pqTrack(t *testing.T, h zx.Handle) zx.Handle {
-	t.Cleanup(func() { HandleClose(h) })
-	return h
-}
-
-func pqNewPager(t *testing.T) zx.Handle {
-	t.Helper()
-	h, st := PagerCreate(0)
-	if st != zx.ErrOk {
-		t.Fatalf("PagerCreate(0) = %#v", st)
-	}
-	return pqTrack(t, h)
-}
-
-func pqNewPort(t *testing.T) zx.Handle {
-	t.Helper()
-	h, st := PortCreate(0)
-	if st != zx.ErrOk {
-		t.Fatalf("PortCreate(0) = %#v", st)
-	}
-	return pqTrack(t, h)
-}
-
-// pqNewVmo creates a plain (not pager-backed) VMO.
-func pqNewVmo(t *testing.T, size uint64) zx.Handle {
-	t.Helper()
-	h, st := VmoCreate(size, 0)
-	if st != zx.ErrOk {
-		t.Fatalf("VmoCreate(%#x, 0) = %#v", size, st)
-	}
-	return pqTrack(t, h)
-}
-
-func pqNewPagerVmo(t *testing.T, pager, port zx.Handle, key uint64, options uint32, size uint64) zx.Handle {
-	t.Helper()
-	h, st := PagerCreateVmo(pager, options, port, key, size)
-	if st != zx.ErrOk {
-		t.Fatalf("PagerCreateVmo(options %#x, size %#x) = %#v", options, size, st)
-	}
-	return pqTrack(t, h)
-}
-
-// pqDup returns a new handle to h's object with exactly these rights.
-func pqDup(t *testing.T, h zx.Handle, rights zx.Rights) zx.Handle {
-	t.Helper()
-	d, st := HandleDuplicate(h, rights)
-	if st != zx.ErrOk {
-		t.Fatalf("HandleDuplicate(%#x, %#x) = %#v", h, rights, st)
-	}
-	return pqTrack(t, d)
-}
-
-// pqReplace replaces h by a handle with these rights (pager handles have no
-// DUPLICATE right: replacing is the only way to reduce their rights).
-func pqReplace(t *testing.T, h zx.Handle, rights zx.Rights) zx.Handle {
-	t.Helper()
-	n, st := HandleReplace(h, rights)
-	if st != zx.ErrOk {
-		t.Fatalf("HandleReplace(%#x, %#x) = %#v", h, rights, st)
-	}
-	return pqTrack(t, n)
-}
-
-// pqStale returns the value of a handle that existed and was closed.
-func pqStale(t *testing.T) zx.Handle {
-	t.Helper()
-	h, st := PortCreate(0)
-	if st != zx.ErrOk {
-		t.Fatalf("PortCreate(0) = %#v", st)
-	}
-	if st := HandleClose(h); st != zx.ErrOk {
-		t.Fatalf("HandleClose = %#v", st)
-	}
-	return h
-}
+// Handle helpers (pgTrack, pgNewPager, pgNewPort, pgNewVmo, pgNewPagerVmo,
+// pgDup, pgReplace, pgStale) are shared with pager_test.go.
 
 // ---- blocking calls ---------------------------------------------------------
 
@@ -236,16 +161,16 @@ type pqEnv struct {
 func pqNewEnv(t *testing.T, options uint32, pages uint64) *pqEnv {
 	t.Helper()
 	e := &pqEnv{t: t, key: pqKey}
-	e.pager = pqNewPager(t)
-	e.port = pqNewPort(t)
-	e.vmo = pqNewPagerVmo(t, e.pager, e.port, e.key, options, pages*pqPage)
+	e.pager = pgNewPager(t)
+	e.port = pgNewPort(t)
+	e.vmo = pgNewPagerVmo(t, e.pager, e.port, e.key, options, pages*pqPage)
 	return e
 }
 
 // supply supplies pages [pg, pg+n) with committed pages holding pqFill.
 func (e *pqEnv) supply(pg, n uint64) {
 	e.t.Helper()
-	aux := pqNewVmo(e.t, n*pqPage)
+	aux := pgNewVmo(e.t, n*pqPage)
 	for i := uint64(0); i < n; i++ {
 		if st := VmoWrite(aux, pqFill(pg+i), i*pqPage); st != zx.ErrOk {
 			e.t.Fatalf("VmoWrite(aux) = %#v", st)
@@ -260,7 +185,7 @@ func (e *pqEnv) supply(pg, n uint64) {
 // page markers.
 func (e *pqEnv) supplyZero(pg, n uint64) {
 	e.t.Helper()
-	aux := pqNewVmo(e.t, n*pqPage)
+	aux := pgNewVmo(e.t, n*pqPage)
 	if st := PagerSupplyPages(e.pager, e.vmo, pg*pqPage, n*pqPage, aux, 0); st != zx.ErrOk {
 		e.t.Fatalf("PagerSupplyPages(zero pages [%d, %d)) = %#v", pg, pg+n, st)
 	}
@@ -430,32 +355,32 @@ type pqFix struct {
 func pqNewFix(t *testing.T) *pqFix {
 	t.Helper()
 	f := &pqFix{t: t}
-	f.pager = pqNewPager(t)
-	f.port = pqNewPort(t)
-	f.vmo = pqNewPagerVmo(t, f.pager, f.port, pqKey, 0, pqSize)
-	f.sibling = pqNewPagerVmo(t, f.pager, f.port, pqKey+1, 0, pqSize)
-	f.plain = pqNewVmo(t, pqSize)
-	f.other = pqNewPager(t)
-	f.otherVmo = pqNewPagerVmo(t, f.other, f.port, pqKey+2, 0, pqSize)
-	f.stale = pqStale(t)
+	f.pager = pgNewPager(t)
+	f.port = pgNewPort(t)
+	f.vmo = pgNewPagerVmo(t, f.pager, f.port, pqKey, 0, pqSize)
+	f.sibling = pgNewPagerVmo(t, f.pager, f.port, pqKey+1, 0, pqSize)
+	f.plain = pgNewVmo(t, pqSize)
+	f.other = pgNewPager(t)
+	f.otherVmo = pgNewPagerVmo(t, f.other, f.port, pqKey+2, 0, pqSize)
+	f.stale = pgStale(t)
 	return f
 }
 
 // pagerWith replaces f.pager by a handle to the same pager with these rights.
 func (f *pqFix) pagerWith(rights zx.Rights) zx.Handle {
 	f.t.Helper()
-	f.pager = pqReplace(f.t, f.pager, rights)
+	f.pager = pgReplace(f.t, f.pager, rights)
 	return f.pager
 }
 
 func (f *pqFix) vmoWith(rights zx.Rights) zx.Handle {
 	f.t.Helper()
-	return pqDup(f.t, f.vmo, rights)
+	return pgDup(f.t, f.vmo, rights)
 }
 
 func (f *pqFix) portWith(rights zx.Rights) zx.Handle {
 	f.t.Helper()
-	return pqDup(f.t, f.port, rights)
+	return pgDup(f.t, f.port, rights)
 }
 
 func (f *pqFix) detach() {
@@ -523,7 +448,7 @@ func TestPagerQueryDirtyRangesStatus(t *testing.T) {
 			a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightRead)
 			outOfRange(a)
 		}, zx.ErrAccessDenied},
-		{"plain vmo without READ", func(f *pqFix, a *args) { a.vmo = pqDup(f.t, f.plain, zx.RightWrite) }, zx.ErrAccessDenied},
+		{"plain vmo without READ", func(f *pqFix, a *args) { a.vmo = pgDup(f.t, f.plain, zx.RightWrite) }, zx.ErrAccessDenied},
 		{"vmo READ only", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.RightRead) }, zx.ErrOk},
 		{"vmo without WRITE", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightWrite) }, zx.ErrOk},
 
@@ -532,7 +457,7 @@ func TestPagerQueryDirtyRangesStatus(t *testing.T) {
 		{"vmo of another pager, out of range", func(f *pqFix, a *args) { a.vmo = f.otherVmo; outOfRange(a) }, zx.ErrInvalidArgs},
 		{"other pager, this VMO", func(f *pqFix, a *args) { a.pager = f.other }, zx.ErrInvalidArgs},
 		{"plain vmo", func(f *pqFix, a *args) { a.vmo = f.plain }, zx.ErrInvalidArgs},
-		{"plain vmo, READ only", func(f *pqFix, a *args) { a.vmo = pqDup(f.t, f.plain, zx.RightRead) }, zx.ErrInvalidArgs},
+		{"plain vmo, READ only", func(f *pqFix, a *args) { a.vmo = pgDup(f.t, f.plain, zx.RightRead) }, zx.ErrInvalidArgs},
 		{"plain vmo, out of range", func(f *pqFix, a *args) { a.vmo = f.plain; outOfRange(a) }, zx.ErrInvalidArgs},
 		{"second VMO of the pager", func(f *pqFix, a *args) { a.vmo = f.sibling }, zx.ErrOk},
 		{"detached VMO", func(f *pqFix, a *args) { f.detach() }, zx.ErrOk},
@@ -1051,7 +976,7 @@ func TestPagerQueryVmoStatsReset(t *testing.T) {
 	}
 
 	// The bit is per VMO.
-	other := pqNewPagerVmo(t, e.pager, e.port, pqKey+9, 0, pqPage)
+	other := pgNewPagerVmo(t, e.pager, e.port, pqKey+9, 0, pqPage)
 	e.mustWrite([]byte("w"), 0)
 	var os zx.PagerVMOStats
 	if st := PagerQueryVmoStats(e.pager, other, 0, &os, 4); st != zx.ErrOk || os.Modified != 0 {
@@ -1187,7 +1112,7 @@ func TestPagerQueryVmoStatsModified(t *testing.T) {
 		}, false},
 		{"VmoWrite without WRITE right", 0, 2, func(t *testing.T, e *pqEnv) {
 			e.supply(0, 2)
-			ro := pqDup(t, e.vmo, zx.RightRead)
+			ro := pgDup(t, e.vmo, zx.RightRead)
 			if st := pqDo(t, "VmoWrite", func() zx.Status { return VmoWrite(ro, []byte("w"), 0) }); st != zx.ErrAccessDenied {
 				t.Fatalf("VmoWrite through a READ-only handle = %#v, want %#v", st, zx.ErrAccessDenied)
 			}
@@ -1351,7 +1276,7 @@ func TestPagerQueryDirtyRangesDetach(t *testing.T) {
 		t.Errorf("VmoRead of a clean page after detach = %#v, want %#v", st, zx.ErrBadState)
 	}
 	// Supplying is refused.
-	aux := pqNewVmo(t, pqPage)
+	aux := pgNewVmo(t, pqPage)
 	if st := PagerSupplyPages(e.pager, e.vmo, 2*pqPage, pqPage, aux, 0); st != zx.ErrBadState {
 		t.Errorf("PagerSupplyPages after detach = %#v, want %#v", st, zx.ErrBadState)
 	}
