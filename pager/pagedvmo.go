@@ -296,7 +296,9 @@ func (pv *pagedVMO) poison(m *mapping, addr uintptr, tid uint32) {
 	_, _, _ = unix.Syscall(unix.SYS_MADVISE, addr, pageSize, unix.MADV_DONTNEED)
 	_ = m.u.WriteProtect(addr, pageSize, uffd.WriteProtectModeDontWake)
 	if _, err := m.u.Poison(addr, pageSize, 0); err != nil {
-		// EEXIST: a page is mapped there after all; let the thread retry.
+		// EEXIST: another thread mapped the page in the meantime. Protect it
+		// again (tracking must hold) and let the thread retry its access.
+		_ = m.u.WriteProtect(addr, pageSize, uffd.WriteProtectModeWP)
 		_ = m.u.Wake(addr, pageSize)
 		return
 	}
