@@ -396,8 +396,10 @@ func TestExtraFDsClosed(t *testing.T) {
 				}
 				unix.Close(r)
 			}
-			if after := countFDs(t); after != before {
-				t.Fatalf("fds before %d, after %d", before, after)
+			// A leak shows as more fds; fewer is fine (the runtime or another
+			// test's cleanup may close one meanwhile).
+			if after := countFDs(t); after > before {
+				t.Fatalf("fds before %d, after %d: leaked", before, after)
 			}
 		})
 	}
@@ -431,8 +433,8 @@ func TestTooLargePacket(t *testing.T) {
 		t.Fatalf("Recv of oversized packet: %v", err)
 	}
 	unix.Close(r)
-	if after := countFDs(t); after != before {
-		t.Fatalf("fds before %d, after %d", before, after)
+	if after := countFDs(t); after > before {
+		t.Fatalf("fds before %d, after %d: leaked", before, after)
 	}
 }
 
