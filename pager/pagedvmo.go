@@ -162,12 +162,12 @@ func (pv *pagedVMO) complete(r *request, st zx.Status) {
 		w.req = nil
 		w.wake(st)
 	}
-	for _, mw := range r.mapped {
-		if st == zx.ErrOk {
+	if st == zx.ErrOk {
+		for _, mw := range r.mapped {
 			_ = mw.m.u.Wake(mw.addr, pageSize)
-		} else {
-			pv.poison(mw.m, mw.addr, mw.tid)
 		}
+	} else {
+		pv.poisonWaiters(r.mapped)
 	}
 	pv.tracker.recycle(r)
 }
@@ -195,16 +195,18 @@ func (pv *pagedVMO) fail(off, end uint64, st zx.Status) {
 			}
 			clear(r.waiters[len(ws):])
 			r.waiters = ws
+			var failed []mappedWaiter
 			ms := r.mapped[:0]
 			for _, mw := range r.mapped {
 				if mw.page >= off && mw.page < end {
-					pv.poison(mw.m, mw.addr, mw.tid)
+					failed = append(failed, mw)
 				} else {
 					ms = append(ms, mw)
 				}
 			}
 			clear(r.mapped[len(ms):])
 			r.mapped = ms
+			pv.poisonWaiters(failed)
 			lo, hi := max(off, r.off), min(end, r.end)
 			if n := hi - lo; n < r.pending {
 				r.pending -= n
@@ -288,6 +290,13 @@ type poisonEntry struct {
 // once the thread has run (see reaper), or before a supply of the page.
 // On a detached or closed VMO the marker stays: every later access must fail.
 func (pv *pagedVMO) poison(m *mapping, addr uintptr, tid uint32) {
+	if pv.poisonedAt(m, addr) {
+		// A marker is there already (another failed thread on this page):
+		// poisoning again would zap it first, and in that gap the earlier
+		// thread could map the page and write. Just wait for this thread too.
+		pv.poisoned = append(pv.poisoned, poisonEntry{m: m, addr: addr, tid: tid})
+		return
+	}
 	// POISON only fills empty entries: a writer blocked on a present page
 	// has the page mapped (read-only), and a write-protect marker also makes
 	// the entry non-empty. Zap the page from this mapping (it stays in the
@@ -309,14 +318,63 @@ func (pv *pagedVMO) poison(m *mapping, addr uintptr, tid uint32) {
 	theReaper.watch(pv)
 }
 
-// clearPoison removes the poison markers of the entries for which keep
-// returns false, and forgets those entries.
+// poisonWaiters fails a batch of mapped waiters, poisoning each page of
+// each mapping once (several threads may wait on one page).
+func (pv *pagedVMO) poisonWaiters(ms []mappedWaiter) {
+	for i, mw := range ms {
+		dup := false
+		for _, prev := range ms[:i] {
+			if prev.m == mw.m && prev.addr == mw.addr {
+				dup = true
+				break
+			}
+		}
+		if !dup || !(pv.detached || pv.closed) {
+			// Duplicates on a live VMO still need an entry of their own (the
+			// marker stays until every failed thread has run); poison() sees
+			// the marker and only records them.
+			pv.poison(mw.m, mw.addr, mw.tid)
+		}
+	}
+}
+
+// poisonedAt reports whether a live poison entry holds a marker at addr of m.
+func (pv *pagedVMO) poisonedAt(m *mapping, addr uintptr) bool {
+	for _, e := range pv.poisoned {
+		if e.m == m && e.addr == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// clearPoison forgets the entries for which keep returns false and removes
+// their markers, except where a kept entry (another failed thread that has
+// not run yet) still needs the marker.
 func (pv *pagedVMO) clearPoison(keep func(e *poisonEntry) bool) {
+	var gone []poisonEntry
 	es := pv.poisoned[:0]
-	for i := range pv.poisoned {
-		e := &pv.poisoned[i]
-		if keep(e) {
-			es = append(es, *e)
+	for _, e := range pv.poisoned {
+		if keep(&e) {
+			es = append(es, e)
+		} else {
+			gone = append(gone, e)
+		}
+	}
+	clear(pv.poisoned[len(es):])
+	pv.poisoned = es
+	for i, e := range gone {
+		if pv.poisonedAt(e.m, e.addr) {
+			continue // still needed
+		}
+		done := false
+		for _, prev := range gone[:i] {
+			if prev.m == e.m && prev.addr == e.addr {
+				done = true
+				break
+			}
+		}
+		if done {
 			continue
 		}
 		// MADV_DONTNEED zaps the marker; the page is absent, so nothing else
@@ -324,8 +382,6 @@ func (pv *pagedVMO) clearPoison(keep func(e *poisonEntry) bool) {
 		_, _, _ = unix.Syscall(unix.SYS_MADVISE, e.addr, pageSize, unix.MADV_DONTNEED)
 		_ = e.m.u.WriteProtect(e.addr, pageSize, uffd.WriteProtectModeWP)
 	}
-	clear(pv.poisoned[len(es):])
-	pv.poisoned = es
 }
 
 // clearPoisonRange clears markers over VMO pages [off, end) (before a supply).
