@@ -223,11 +223,6 @@ func (p *Pager) DirtyRanges(v *vmo.VMO, off, length uint64, out []zx.VMODirtyRan
 	return actual, avail, nil
 }
 
-// Stats is zx_pager_query_vmo_stats: whether the VMO was modified (written,
-// resized, zeroed) since the last reset, clearing the flag when reset is set.
-func (p *Pager) Stats(v *vmo.VMO, reset bool) (modified bool, err error) {
-	return p.Modified(v, reset)
-}
 
 // zero is ZX_VMO_OP_ZERO on whole pages [from, to) of a pager VMO: every
 // page becomes part of a dirty zero range with no request (zero markers are

@@ -149,12 +149,6 @@ func (p *Pager) Owns(v *vmo.VMO) bool {
 	return ok
 }
 
-// IsPagerBacked reports whether v is a pager VMO (of any pager).
-func IsPagerBacked(v *vmo.VMO) bool {
-	_, ok := v.Source().(*pagedVMO)
-	return ok
-}
-
 // Detach is zx_pager_detach_vmo after handle checks (spec §3.3). It is
 // idempotent. INVALID_ARGS if v is not this pager's VMO.
 func (p *Pager) Detach(v *vmo.VMO) error {

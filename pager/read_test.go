@@ -114,7 +114,7 @@ func TestVmoWriteBatches16Pages(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantBytes(t, got, data, "written VMO")
-	if m, _ := f.p.Modified(f.v, false); !m {
+	if m, _ := f.p.Stats(f.v, false); !m {
 		t.Fatal("a write did not set the modified flag")
 	}
 }

@@ -34,7 +34,7 @@ func TestResizeShrinkReleasesWaiters(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, f.trySupply(4*ps, ps, 1), zx.ErrOutOfRange)
-	if m, _ := f.p.Modified(f.v, false); !m {
+	if m, _ := f.p.Stats(f.v, false); !m {
 		t.Fatal("resize did not set modified")
 	}
 }

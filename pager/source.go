@@ -383,8 +383,11 @@ func (p *Pager) Fail(v *vmo.VMO, off, length uint64, st zx.Status) error {
 	return nil
 }
 
-// Modified reports ZX_PAGER_VMO_STATS_MODIFIED and clears it when reset is set.
-func (p *Pager) Modified(v *vmo.VMO, reset bool) (bool, error) {
+// Stats is zx_pager_query_vmo_stats after the checks: whether the VMO was
+// modified (written, through a mapping or zx_vmo_write, resized, zeroed)
+// since the last reset (ZX_PAGER_VMO_STATS_MODIFIED), clearing the flag
+// when reset is set.
+func (p *Pager) Stats(v *vmo.VMO, reset bool) (modified bool, err error) {
 	pv, ok := p.owned(v)
 	if !ok {
 		return false, zx.Errorf(zx.ErrInvalidArgs, "VMO %d was not created by pager %d", v.Koid(), p.koid)

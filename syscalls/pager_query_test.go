@@ -339,56 +339,8 @@ func (e *pqEnv) modified(options uint32) uint32 {
 
 // ---- status tables ----------------------------------------------------------
 
-// pqFix is a fresh set of objects for one table row.
-type pqFix struct {
-	t        *testing.T
-	pager    zx.Handle // the pager (default rights)
-	port     zx.Handle // its VMOs' port
-	vmo      zx.Handle // a VMO of pager, pqPages pages, clean
-	sibling  zx.Handle // a second VMO of pager
-	plain    zx.Handle // a plain VMO (not pager-backed), pqPages pages
-	other    zx.Handle // another pager
-	otherVmo zx.Handle // a VMO of other
-	stale    zx.Handle // a closed handle
-}
-
-func pqNewFix(t *testing.T) *pqFix {
-	t.Helper()
-	f := &pqFix{t: t}
-	f.pager = pgNewPager(t)
-	f.port = pgNewPort(t)
-	f.vmo = pgNewPagerVmo(t, f.pager, f.port, pqKey, 0, pqSize)
-	f.sibling = pgNewPagerVmo(t, f.pager, f.port, pqKey+1, 0, pqSize)
-	f.plain = pgNewVmo(t, pqSize)
-	f.other = pgNewPager(t)
-	f.otherVmo = pgNewPagerVmo(t, f.other, f.port, pqKey+2, 0, pqSize)
-	f.stale = pgStale(t)
-	return f
-}
-
-// pagerWith replaces f.pager by a handle to the same pager with these rights.
-func (f *pqFix) pagerWith(rights zx.Rights) zx.Handle {
-	f.t.Helper()
-	f.pager = pgReplace(f.t, f.pager, rights)
-	return f.pager
-}
-
-func (f *pqFix) vmoWith(rights zx.Rights) zx.Handle {
-	f.t.Helper()
-	return pgDup(f.t, f.vmo, rights)
-}
-
-func (f *pqFix) portWith(rights zx.Rights) zx.Handle {
-	f.t.Helper()
-	return pgDup(f.t, f.port, rights)
-}
-
-func (f *pqFix) detach() {
-	f.t.Helper()
-	if st := PagerDetachVmo(f.pager, f.vmo); st != zx.ErrOk {
-		f.t.Fatalf("PagerDetachVmo = %#v", st)
-	}
-}
+// The status tables use pgFix (pager_test.go): a pager, its 4-page VMO,
+// a sibling, plain and foreign VMOs and a stale handle.
 
 // pqNoManage are the default pager rights without MANAGE_VMO (ATTACH_VMO kept).
 const pqNoManage = zx.DefaultPagerRights &^ zx.RightManageVMO
@@ -402,86 +354,86 @@ func TestPagerQueryDirtyRangesStatus(t *testing.T) {
 	outOfRange := func(a *args) { a.off, a.length = pqSize, pqPage }
 	for _, c := range []struct {
 		name string
-		mod  func(f *pqFix, a *args)
+		mod  func(f *pgFix, a *args)
 		want zx.Status
 	}{
 		{"OK", nil, zx.ErrOk},
 
 		// The pager handle: invalid, wrong type (before rights), MANAGE_VMO.
-		{"pager ZX_HANDLE_INVALID", func(f *pqFix, a *args) { a.pager = zx.HandleInvalid }, zx.ErrBadHandle},
-		{"pager never issued", func(f *pqFix, a *args) { a.pager = pqUnknown }, zx.ErrBadHandle},
-		{"pager closed", func(f *pqFix, a *args) { a.pager = f.stale }, zx.ErrBadHandle},
-		{"pager invalid, vmo invalid", func(f *pqFix, a *args) { a.pager, a.vmo = zx.HandleInvalid, zx.HandleInvalid }, zx.ErrBadHandle},
-		{"pager invalid, vmo a port, out of range", func(f *pqFix, a *args) { a.pager, a.vmo = f.stale, f.port; outOfRange(a) }, zx.ErrBadHandle},
-		{"pager invalid, vmo of another pager", func(f *pqFix, a *args) { a.pager, a.vmo = zx.HandleInvalid, f.otherVmo }, zx.ErrBadHandle},
-		{"pager is a port", func(f *pqFix, a *args) { a.pager = f.port }, zx.ErrWrongType},
-		{"pager is the VMO", func(f *pqFix, a *args) { a.pager = f.vmo }, zx.ErrWrongType},
-		{"pager is a port without rights", func(f *pqFix, a *args) { a.pager = f.portWith(zx.RightNone) }, zx.ErrWrongType},
-		{"pager is a port, vmo invalid", func(f *pqFix, a *args) { a.pager, a.vmo = f.port, zx.HandleInvalid }, zx.ErrWrongType},
-		{"pager is a VMO, vmo is a port", func(f *pqFix, a *args) { a.pager, a.vmo = f.plain, f.port }, zx.ErrWrongType},
-		{"pager without MANAGE_VMO", func(f *pqFix, a *args) { a.pager = f.pagerWith(pqNoManage) }, zx.ErrAccessDenied},
-		{"pager without rights", func(f *pqFix, a *args) { a.pager = f.pagerWith(zx.RightNone) }, zx.ErrAccessDenied},
-		{"pager without MANAGE_VMO, vmo invalid", func(f *pqFix, a *args) {
+		{"pager ZX_HANDLE_INVALID", func(f *pgFix, a *args) { a.pager = zx.HandleInvalid }, zx.ErrBadHandle},
+		{"pager never issued", func(f *pgFix, a *args) { a.pager = pqUnknown }, zx.ErrBadHandle},
+		{"pager closed", func(f *pgFix, a *args) { a.pager = f.stale }, zx.ErrBadHandle},
+		{"pager invalid, vmo invalid", func(f *pgFix, a *args) { a.pager, a.vmo = zx.HandleInvalid, zx.HandleInvalid }, zx.ErrBadHandle},
+		{"pager invalid, vmo a port, out of range", func(f *pgFix, a *args) { a.pager, a.vmo = f.stale, f.port; outOfRange(a) }, zx.ErrBadHandle},
+		{"pager invalid, vmo of another pager", func(f *pgFix, a *args) { a.pager, a.vmo = zx.HandleInvalid, f.otherVmo }, zx.ErrBadHandle},
+		{"pager is a port", func(f *pgFix, a *args) { a.pager = f.port }, zx.ErrWrongType},
+		{"pager is the VMO", func(f *pgFix, a *args) { a.pager = f.vmo }, zx.ErrWrongType},
+		{"pager is a port without rights", func(f *pgFix, a *args) { a.pager = f.portWith(zx.RightNone) }, zx.ErrWrongType},
+		{"pager is a port, vmo invalid", func(f *pgFix, a *args) { a.pager, a.vmo = f.port, zx.HandleInvalid }, zx.ErrWrongType},
+		{"pager is a VMO, vmo is a port", func(f *pgFix, a *args) { a.pager, a.vmo = f.plain, f.port }, zx.ErrWrongType},
+		{"pager without MANAGE_VMO", func(f *pgFix, a *args) { a.pager = f.pagerWith(pqNoManage) }, zx.ErrAccessDenied},
+		{"pager without rights", func(f *pgFix, a *args) { a.pager = f.pagerWith(zx.RightNone) }, zx.ErrAccessDenied},
+		{"pager without MANAGE_VMO, vmo invalid", func(f *pgFix, a *args) {
 			a.pager, a.vmo = f.pagerWith(pqNoManage), zx.HandleInvalid
 		}, zx.ErrAccessDenied},
-		{"pager without MANAGE_VMO, vmo a port", func(f *pqFix, a *args) { a.pager, a.vmo = f.pagerWith(pqNoManage), f.port }, zx.ErrAccessDenied},
-		{"pager without MANAGE_VMO, vmo of another pager", func(f *pqFix, a *args) {
+		{"pager without MANAGE_VMO, vmo a port", func(f *pgFix, a *args) { a.pager, a.vmo = f.pagerWith(pqNoManage), f.port }, zx.ErrAccessDenied},
+		{"pager without MANAGE_VMO, vmo of another pager", func(f *pgFix, a *args) {
 			a.pager, a.vmo = f.pagerWith(pqNoManage), f.otherVmo
 		}, zx.ErrAccessDenied},
-		{"pager with MANAGE_VMO only", func(f *pqFix, a *args) { a.pager = f.pagerWith(zx.RightManageVMO) }, zx.ErrOk},
-		{"pager without ATTACH_VMO", func(f *pqFix, a *args) { a.pager = f.pagerWith(zx.DefaultPagerRights &^ zx.RightAttachVMO) }, zx.ErrOk},
+		{"pager with MANAGE_VMO only", func(f *pgFix, a *args) { a.pager = f.pagerWith(zx.RightManageVMO) }, zx.ErrOk},
+		{"pager without ATTACH_VMO", func(f *pgFix, a *args) { a.pager = f.pagerWith(zx.DefaultPagerRights &^ zx.RightAttachVMO) }, zx.ErrOk},
 
 		// The VMO handle: invalid, wrong type (before rights), READ.
-		{"vmo ZX_HANDLE_INVALID", func(f *pqFix, a *args) { a.vmo = zx.HandleInvalid }, zx.ErrBadHandle},
-		{"vmo never issued", func(f *pqFix, a *args) { a.vmo = pqUnknown }, zx.ErrBadHandle},
-		{"vmo closed", func(f *pqFix, a *args) { a.vmo = f.stale }, zx.ErrBadHandle},
-		{"vmo invalid, out of range", func(f *pqFix, a *args) { a.vmo = zx.HandleInvalid; outOfRange(a) }, zx.ErrBadHandle},
-		{"vmo is a port", func(f *pqFix, a *args) { a.vmo = f.port }, zx.ErrWrongType},
-		{"vmo is the pager (no READ right either)", func(f *pqFix, a *args) { a.vmo = f.pager }, zx.ErrWrongType},
-		{"vmo is another pager", func(f *pqFix, a *args) { a.vmo = f.other }, zx.ErrWrongType},
-		{"vmo is a port without rights", func(f *pqFix, a *args) { a.vmo = f.portWith(zx.RightNone) }, zx.ErrWrongType},
-		{"vmo is a port, out of range", func(f *pqFix, a *args) { a.vmo = f.port; outOfRange(a) }, zx.ErrWrongType},
-		{"vmo without READ", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightRead) }, zx.ErrAccessDenied},
-		{"vmo without rights", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.RightNone) }, zx.ErrAccessDenied},
-		{"vmo WRITE only", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.RightWrite) }, zx.ErrAccessDenied},
-		{"vmo without READ, out of range", func(f *pqFix, a *args) {
+		{"vmo ZX_HANDLE_INVALID", func(f *pgFix, a *args) { a.vmo = zx.HandleInvalid }, zx.ErrBadHandle},
+		{"vmo never issued", func(f *pgFix, a *args) { a.vmo = pqUnknown }, zx.ErrBadHandle},
+		{"vmo closed", func(f *pgFix, a *args) { a.vmo = f.stale }, zx.ErrBadHandle},
+		{"vmo invalid, out of range", func(f *pgFix, a *args) { a.vmo = zx.HandleInvalid; outOfRange(a) }, zx.ErrBadHandle},
+		{"vmo is a port", func(f *pgFix, a *args) { a.vmo = f.port }, zx.ErrWrongType},
+		{"vmo is the pager (no READ right either)", func(f *pgFix, a *args) { a.vmo = f.pager }, zx.ErrWrongType},
+		{"vmo is another pager", func(f *pgFix, a *args) { a.vmo = f.other }, zx.ErrWrongType},
+		{"vmo is a port without rights", func(f *pgFix, a *args) { a.vmo = f.portWith(zx.RightNone) }, zx.ErrWrongType},
+		{"vmo is a port, out of range", func(f *pgFix, a *args) { a.vmo = f.port; outOfRange(a) }, zx.ErrWrongType},
+		{"vmo without READ", func(f *pgFix, a *args) { a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightRead) }, zx.ErrAccessDenied},
+		{"vmo without rights", func(f *pgFix, a *args) { a.vmo = f.vmoWith(zx.RightNone) }, zx.ErrAccessDenied},
+		{"vmo WRITE only", func(f *pgFix, a *args) { a.vmo = f.vmoWith(zx.RightWrite) }, zx.ErrAccessDenied},
+		{"vmo without READ, out of range", func(f *pgFix, a *args) {
 			a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightRead)
 			outOfRange(a)
 		}, zx.ErrAccessDenied},
-		{"plain vmo without READ", func(f *pqFix, a *args) { a.vmo = pgDup(f.t, f.plain, zx.RightWrite) }, zx.ErrAccessDenied},
-		{"vmo READ only", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.RightRead) }, zx.ErrOk},
-		{"vmo without WRITE", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightWrite) }, zx.ErrOk},
+		{"plain vmo without READ", func(f *pgFix, a *args) { a.vmo = pgDup(f.t, f.plain, zx.RightWrite) }, zx.ErrAccessDenied},
+		{"vmo READ only", func(f *pgFix, a *args) { a.vmo = f.vmoWith(zx.RightRead) }, zx.ErrOk},
+		{"vmo without WRITE", func(f *pgFix, a *args) { a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightWrite) }, zx.ErrOk},
 
 		// Then: is it this pager's VMO (before the range).
-		{"vmo of another pager", func(f *pqFix, a *args) { a.vmo = f.otherVmo }, zx.ErrInvalidArgs},
-		{"vmo of another pager, out of range", func(f *pqFix, a *args) { a.vmo = f.otherVmo; outOfRange(a) }, zx.ErrInvalidArgs},
-		{"other pager, this VMO", func(f *pqFix, a *args) { a.pager = f.other }, zx.ErrInvalidArgs},
-		{"plain vmo", func(f *pqFix, a *args) { a.vmo = f.plain }, zx.ErrInvalidArgs},
-		{"plain vmo, READ only", func(f *pqFix, a *args) { a.vmo = pgDup(f.t, f.plain, zx.RightRead) }, zx.ErrInvalidArgs},
-		{"plain vmo, out of range", func(f *pqFix, a *args) { a.vmo = f.plain; outOfRange(a) }, zx.ErrInvalidArgs},
-		{"second VMO of the pager", func(f *pqFix, a *args) { a.vmo = f.sibling }, zx.ErrOk},
-		{"detached VMO", func(f *pqFix, a *args) { f.detach() }, zx.ErrOk},
+		{"vmo of another pager", func(f *pgFix, a *args) { a.vmo = f.otherVmo }, zx.ErrInvalidArgs},
+		{"vmo of another pager, out of range", func(f *pgFix, a *args) { a.vmo = f.otherVmo; outOfRange(a) }, zx.ErrInvalidArgs},
+		{"other pager, this VMO", func(f *pgFix, a *args) { a.pager = f.other }, zx.ErrInvalidArgs},
+		{"plain vmo", func(f *pgFix, a *args) { a.vmo = f.plain }, zx.ErrInvalidArgs},
+		{"plain vmo, READ only", func(f *pgFix, a *args) { a.vmo = pgDup(f.t, f.plain, zx.RightRead) }, zx.ErrInvalidArgs},
+		{"plain vmo, out of range", func(f *pgFix, a *args) { a.vmo = f.plain; outOfRange(a) }, zx.ErrInvalidArgs},
+		{"second VMO of the pager", func(f *pgFix, a *args) { a.vmo = f.sibling }, zx.ErrOk},
+		{"detached VMO", func(f *pgFix, a *args) { f.detach() }, zx.ErrOk},
 
 		// Then the range: it must lie in the VMO; offset and length need not be aligned.
-		{"empty range at 0", func(f *pqFix, a *args) { a.length = 0 }, zx.ErrOk},
-		{"empty range at the end", func(f *pqFix, a *args) { a.off, a.length = pqSize, 0 }, zx.ErrOk},
-		{"last page", func(f *pqFix, a *args) { a.off, a.length = pqSize-pqPage, pqPage }, zx.ErrOk},
-		{"unaligned offset", func(f *pqFix, a *args) { a.off, a.length = 1, pqSize-1 }, zx.ErrOk},
-		{"unaligned length", func(f *pqFix, a *args) { a.off, a.length = 0, pqSize-1 }, zx.ErrOk},
-		{"unaligned offset and length", func(f *pqFix, a *args) { a.off, a.length = pqPage+17, 100 }, zx.ErrOk},
-		{"last byte", func(f *pqFix, a *args) { a.off, a.length = pqSize-1, 1 }, zx.ErrOk},
-		{"one byte past the end", func(f *pqFix, a *args) { a.off, a.length = pqSize-1, 2 }, zx.ErrOutOfRange},
-		{"length one byte too long", func(f *pqFix, a *args) { a.off, a.length = 0, pqSize+1 }, zx.ErrOutOfRange},
-		{"unaligned offset, length one byte too long", func(f *pqFix, a *args) { a.off, a.length = 1, pqSize }, zx.ErrOutOfRange},
-		{"offset at the end, one page", func(f *pqFix, a *args) { a.off, a.length = pqSize, pqPage }, zx.ErrOutOfRange},
-		{"offset past the end, empty", func(f *pqFix, a *args) { a.off, a.length = pqSize+pqPage, 0 }, zx.ErrOutOfRange},
-		{"offset past the end, unaligned", func(f *pqFix, a *args) { a.off, a.length = pqSize+1, 0 }, zx.ErrOutOfRange},
-		{"offset + length overflows", func(f *pqFix, a *args) { a.off, a.length = pqPage, math.MaxUint64 }, zx.ErrOutOfRange},
-		{"offset max", func(f *pqFix, a *args) { a.off, a.length = math.MaxUint64, 1 }, zx.ErrOutOfRange},
-		{"offset max, empty", func(f *pqFix, a *args) { a.off, a.length = math.MaxUint64, 0 }, zx.ErrOutOfRange},
+		{"empty range at 0", func(f *pgFix, a *args) { a.length = 0 }, zx.ErrOk},
+		{"empty range at the end", func(f *pgFix, a *args) { a.off, a.length = pqSize, 0 }, zx.ErrOk},
+		{"last page", func(f *pgFix, a *args) { a.off, a.length = pqSize-pqPage, pqPage }, zx.ErrOk},
+		{"unaligned offset", func(f *pgFix, a *args) { a.off, a.length = 1, pqSize-1 }, zx.ErrOk},
+		{"unaligned length", func(f *pgFix, a *args) { a.off, a.length = 0, pqSize-1 }, zx.ErrOk},
+		{"unaligned offset and length", func(f *pgFix, a *args) { a.off, a.length = pqPage+17, 100 }, zx.ErrOk},
+		{"last byte", func(f *pgFix, a *args) { a.off, a.length = pqSize-1, 1 }, zx.ErrOk},
+		{"one byte past the end", func(f *pgFix, a *args) { a.off, a.length = pqSize-1, 2 }, zx.ErrOutOfRange},
+		{"length one byte too long", func(f *pgFix, a *args) { a.off, a.length = 0, pqSize+1 }, zx.ErrOutOfRange},
+		{"unaligned offset, length one byte too long", func(f *pgFix, a *args) { a.off, a.length = 1, pqSize }, zx.ErrOutOfRange},
+		{"offset at the end, one page", func(f *pgFix, a *args) { a.off, a.length = pqSize, pqPage }, zx.ErrOutOfRange},
+		{"offset past the end, empty", func(f *pgFix, a *args) { a.off, a.length = pqSize+pqPage, 0 }, zx.ErrOutOfRange},
+		{"offset past the end, unaligned", func(f *pgFix, a *args) { a.off, a.length = pqSize+1, 0 }, zx.ErrOutOfRange},
+		{"offset + length overflows", func(f *pgFix, a *args) { a.off, a.length = pqPage, math.MaxUint64 }, zx.ErrOutOfRange},
+		{"offset max", func(f *pgFix, a *args) { a.off, a.length = math.MaxUint64, 1 }, zx.ErrOutOfRange},
+		{"offset max, empty", func(f *pgFix, a *args) { a.off, a.length = math.MaxUint64, 0 }, zx.ErrOutOfRange},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := pqNewFix(t)
+			f := pgNewFix(t, 0)
 			a := args{pager: f.pager, vmo: f.vmo, off: 0, length: pqSize}
 			if c.mod != nil {
 				c.mod(f, &a)
@@ -511,73 +463,73 @@ func TestPagerQueryVmoStatsStatus(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name string
-		mod  func(f *pqFix, a *args)
+		mod  func(f *pgFix, a *args)
 		want zx.Status
 	}{
 		{"OK", nil, zx.ErrOk},
-		{"RESET", func(f *pqFix, a *args) { a.options = zx.PagerResetVMOStats }, zx.ErrOk},
-		{"bigger buffer", func(f *pqFix, a *args) { a.size = 8 }, zx.ErrOk},
+		{"RESET", func(f *pgFix, a *args) { a.options = zx.PagerResetVMOStats }, zx.ErrOk},
+		{"bigger buffer", func(f *pgFix, a *args) { a.size = 8 }, zx.ErrOk},
 
 		// The pager handle, before anything about the buffer or options.
-		{"pager ZX_HANDLE_INVALID", func(f *pqFix, a *args) { a.pager = zx.HandleInvalid }, zx.ErrBadHandle},
-		{"pager closed", func(f *pqFix, a *args) { a.pager = f.stale }, zx.ErrBadHandle},
-		{"pager invalid, buffer 0, options 2", func(f *pqFix, a *args) { a.pager, a.size, a.options = zx.HandleInvalid, 0, 2 }, zx.ErrBadHandle},
-		{"pager invalid, vmo invalid", func(f *pqFix, a *args) { a.pager, a.vmo = zx.HandleInvalid, zx.HandleInvalid }, zx.ErrBadHandle},
-		{"pager is a port", func(f *pqFix, a *args) { a.pager = f.port }, zx.ErrWrongType},
-		{"pager is the VMO", func(f *pqFix, a *args) { a.pager = f.vmo }, zx.ErrWrongType},
-		{"pager is a port without rights", func(f *pqFix, a *args) { a.pager = f.portWith(zx.RightNone) }, zx.ErrWrongType},
-		{"pager is a port, vmo invalid, buffer 0", func(f *pqFix, a *args) { a.pager, a.vmo, a.size = f.port, zx.HandleInvalid, 0 }, zx.ErrWrongType},
-		{"pager without MANAGE_VMO", func(f *pqFix, a *args) { a.pager = f.pagerWith(pqNoManage) }, zx.ErrAccessDenied},
-		{"pager without MANAGE_VMO, vmo invalid", func(f *pqFix, a *args) {
+		{"pager ZX_HANDLE_INVALID", func(f *pgFix, a *args) { a.pager = zx.HandleInvalid }, zx.ErrBadHandle},
+		{"pager closed", func(f *pgFix, a *args) { a.pager = f.stale }, zx.ErrBadHandle},
+		{"pager invalid, buffer 0, options 2", func(f *pgFix, a *args) { a.pager, a.size, a.options = zx.HandleInvalid, 0, 2 }, zx.ErrBadHandle},
+		{"pager invalid, vmo invalid", func(f *pgFix, a *args) { a.pager, a.vmo = zx.HandleInvalid, zx.HandleInvalid }, zx.ErrBadHandle},
+		{"pager is a port", func(f *pgFix, a *args) { a.pager = f.port }, zx.ErrWrongType},
+		{"pager is the VMO", func(f *pgFix, a *args) { a.pager = f.vmo }, zx.ErrWrongType},
+		{"pager is a port without rights", func(f *pgFix, a *args) { a.pager = f.portWith(zx.RightNone) }, zx.ErrWrongType},
+		{"pager is a port, vmo invalid, buffer 0", func(f *pgFix, a *args) { a.pager, a.vmo, a.size = f.port, zx.HandleInvalid, 0 }, zx.ErrWrongType},
+		{"pager without MANAGE_VMO", func(f *pgFix, a *args) { a.pager = f.pagerWith(pqNoManage) }, zx.ErrAccessDenied},
+		{"pager without MANAGE_VMO, vmo invalid", func(f *pgFix, a *args) {
 			a.pager, a.vmo = f.pagerWith(pqNoManage), zx.HandleInvalid
 		}, zx.ErrAccessDenied},
-		{"pager without MANAGE_VMO, buffer 0, options 2", func(f *pqFix, a *args) {
+		{"pager without MANAGE_VMO, buffer 0, options 2", func(f *pgFix, a *args) {
 			a.pager, a.size, a.options = f.pagerWith(pqNoManage), 0, 2
 		}, zx.ErrAccessDenied},
-		{"pager with MANAGE_VMO only", func(f *pqFix, a *args) { a.pager = f.pagerWith(zx.RightManageVMO) }, zx.ErrOk},
+		{"pager with MANAGE_VMO only", func(f *pgFix, a *args) { a.pager = f.pagerWith(zx.RightManageVMO) }, zx.ErrOk},
 
 		// The VMO handle.
-		{"vmo ZX_HANDLE_INVALID", func(f *pqFix, a *args) { a.vmo = zx.HandleInvalid }, zx.ErrBadHandle},
-		{"vmo closed", func(f *pqFix, a *args) { a.vmo = f.stale }, zx.ErrBadHandle},
-		{"vmo invalid, buffer 0", func(f *pqFix, a *args) { a.vmo, a.size = zx.HandleInvalid, 0 }, zx.ErrBadHandle},
-		{"vmo is a port", func(f *pqFix, a *args) { a.vmo = f.port }, zx.ErrWrongType},
-		{"vmo is the pager (no READ right either)", func(f *pqFix, a *args) { a.vmo = f.pager }, zx.ErrWrongType},
-		{"vmo is a port, buffer 0", func(f *pqFix, a *args) { a.vmo, a.size = f.port, 0 }, zx.ErrWrongType},
-		{"vmo without READ", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightRead) }, zx.ErrAccessDenied},
-		{"vmo without rights", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.RightNone) }, zx.ErrAccessDenied},
-		{"vmo without READ, buffer 0, options 2", func(f *pqFix, a *args) {
+		{"vmo ZX_HANDLE_INVALID", func(f *pgFix, a *args) { a.vmo = zx.HandleInvalid }, zx.ErrBadHandle},
+		{"vmo closed", func(f *pgFix, a *args) { a.vmo = f.stale }, zx.ErrBadHandle},
+		{"vmo invalid, buffer 0", func(f *pgFix, a *args) { a.vmo, a.size = zx.HandleInvalid, 0 }, zx.ErrBadHandle},
+		{"vmo is a port", func(f *pgFix, a *args) { a.vmo = f.port }, zx.ErrWrongType},
+		{"vmo is the pager (no READ right either)", func(f *pgFix, a *args) { a.vmo = f.pager }, zx.ErrWrongType},
+		{"vmo is a port, buffer 0", func(f *pgFix, a *args) { a.vmo, a.size = f.port, 0 }, zx.ErrWrongType},
+		{"vmo without READ", func(f *pgFix, a *args) { a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightRead) }, zx.ErrAccessDenied},
+		{"vmo without rights", func(f *pgFix, a *args) { a.vmo = f.vmoWith(zx.RightNone) }, zx.ErrAccessDenied},
+		{"vmo without READ, buffer 0, options 2", func(f *pgFix, a *args) {
 			a.vmo, a.size, a.options = f.vmoWith(zx.DefaultVMORights&^zx.RightRead), 0, 2
 		}, zx.ErrAccessDenied},
-		{"vmo READ only", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.RightRead) }, zx.ErrOk},
-		{"vmo without WRITE", func(f *pqFix, a *args) { a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightWrite) }, zx.ErrOk},
+		{"vmo READ only", func(f *pgFix, a *args) { a.vmo = f.vmoWith(zx.RightRead) }, zx.ErrOk},
+		{"vmo without WRITE", func(f *pgFix, a *args) { a.vmo = f.vmoWith(zx.DefaultVMORights &^ zx.RightWrite) }, zx.ErrOk},
 
 		// This pager's VMO, before the buffer size.
-		{"vmo of another pager", func(f *pqFix, a *args) { a.vmo = f.otherVmo }, zx.ErrInvalidArgs},
-		{"plain vmo", func(f *pqFix, a *args) { a.vmo = f.plain }, zx.ErrInvalidArgs},
-		{"plain vmo, buffer 0", func(f *pqFix, a *args) { a.vmo, a.size = f.plain, 0 }, zx.ErrInvalidArgs},
-		{"vmo of another pager, buffer 3", func(f *pqFix, a *args) { a.vmo, a.size = f.otherVmo, 3 }, zx.ErrInvalidArgs},
-		{"other pager, this VMO, buffer 0", func(f *pqFix, a *args) { a.pager, a.size = f.other, 0 }, zx.ErrInvalidArgs},
-		{"second VMO of the pager", func(f *pqFix, a *args) { a.vmo = f.sibling }, zx.ErrOk},
-		{"detached VMO", func(f *pqFix, a *args) { f.detach() }, zx.ErrOk},
+		{"vmo of another pager", func(f *pgFix, a *args) { a.vmo = f.otherVmo }, zx.ErrInvalidArgs},
+		{"plain vmo", func(f *pgFix, a *args) { a.vmo = f.plain }, zx.ErrInvalidArgs},
+		{"plain vmo, buffer 0", func(f *pgFix, a *args) { a.vmo, a.size = f.plain, 0 }, zx.ErrInvalidArgs},
+		{"vmo of another pager, buffer 3", func(f *pgFix, a *args) { a.vmo, a.size = f.otherVmo, 3 }, zx.ErrInvalidArgs},
+		{"other pager, this VMO, buffer 0", func(f *pgFix, a *args) { a.pager, a.size = f.other, 0 }, zx.ErrInvalidArgs},
+		{"second VMO of the pager", func(f *pgFix, a *args) { a.vmo = f.sibling }, zx.ErrOk},
+		{"detached VMO", func(f *pgFix, a *args) { f.detach() }, zx.ErrOk},
 
 		// Buffer size before options.
-		{"buffer 0", func(f *pqFix, a *args) { a.size = 0 }, zx.ErrBufferTooSmall},
-		{"buffer 3", func(f *pqFix, a *args) { a.size = 3 }, zx.ErrBufferTooSmall},
-		{"buffer 3, RESET", func(f *pqFix, a *args) { a.size, a.options = 3, zx.PagerResetVMOStats }, zx.ErrBufferTooSmall},
-		{"buffer 0, options 2", func(f *pqFix, a *args) { a.size, a.options = 0, 2 }, zx.ErrBufferTooSmall},
-		{"buffer 3, options 2", func(f *pqFix, a *args) { a.size, a.options = 3, 2 }, zx.ErrBufferTooSmall},
-		{"buffer 1, options ~0", func(f *pqFix, a *args) { a.size, a.options = 1, math.MaxUint32 }, zx.ErrBufferTooSmall},
-		{"buffer 0, nil out", func(f *pqFix, a *args) { a.size, a.out = 0, nil }, zx.ErrBufferTooSmall},
-		{"options 2", func(f *pqFix, a *args) { a.options = 2 }, zx.ErrInvalidArgs},
-		{"options 3 (RESET|2)", func(f *pqFix, a *args) { a.options = 3 }, zx.ErrInvalidArgs},
-		{"options 1<<31", func(f *pqFix, a *args) { a.options = 1 << 31 }, zx.ErrInvalidArgs},
-		{"options ~0", func(f *pqFix, a *args) { a.options = math.MaxUint32 }, zx.ErrInvalidArgs},
-		{"options 2, nil out", func(f *pqFix, a *args) { a.options, a.out = 2, nil }, zx.ErrInvalidArgs},
+		{"buffer 0", func(f *pgFix, a *args) { a.size = 0 }, zx.ErrBufferTooSmall},
+		{"buffer 3", func(f *pgFix, a *args) { a.size = 3 }, zx.ErrBufferTooSmall},
+		{"buffer 3, RESET", func(f *pgFix, a *args) { a.size, a.options = 3, zx.PagerResetVMOStats }, zx.ErrBufferTooSmall},
+		{"buffer 0, options 2", func(f *pgFix, a *args) { a.size, a.options = 0, 2 }, zx.ErrBufferTooSmall},
+		{"buffer 3, options 2", func(f *pgFix, a *args) { a.size, a.options = 3, 2 }, zx.ErrBufferTooSmall},
+		{"buffer 1, options ~0", func(f *pgFix, a *args) { a.size, a.options = 1, math.MaxUint32 }, zx.ErrBufferTooSmall},
+		{"buffer 0, nil out", func(f *pgFix, a *args) { a.size, a.out = 0, nil }, zx.ErrBufferTooSmall},
+		{"options 2", func(f *pgFix, a *args) { a.options = 2 }, zx.ErrInvalidArgs},
+		{"options 3 (RESET|2)", func(f *pgFix, a *args) { a.options = 3 }, zx.ErrInvalidArgs},
+		{"options 1<<31", func(f *pgFix, a *args) { a.options = 1 << 31 }, zx.ErrInvalidArgs},
+		{"options ~0", func(f *pgFix, a *args) { a.options = math.MaxUint32 }, zx.ErrInvalidArgs},
+		{"options 2, nil out", func(f *pgFix, a *args) { a.options, a.out = 2, nil }, zx.ErrInvalidArgs},
 		// The copy-out comes last: a bad buffer with a good size is INVALID_ARGS.
-		{"nil out", func(f *pqFix, a *args) { a.out = nil }, zx.ErrInvalidArgs},
+		{"nil out", func(f *pgFix, a *args) { a.out = nil }, zx.ErrInvalidArgs},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := pqNewFix(t)
+			f := pgNewFix(t, 0)
 			out := zx.PagerVMOStats{Modified: 0xdead}
 			a := args{pager: f.pager, vmo: f.vmo, out: &out, size: 4}
 			if c.mod != nil {
