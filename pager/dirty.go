@@ -223,7 +223,6 @@ func (p *Pager) DirtyRanges(v *vmo.VMO, off, length uint64, out []zx.VMODirtyRan
 	return actual, avail, nil
 }
 
-
 // zero is ZX_VMO_OP_ZERO on whole pages [from, to) of a pager VMO: every
 // page becomes part of a dirty zero range with no request (zero markers are
 // already zero and stay clean), committed pages are freed, and readers
