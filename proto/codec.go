@@ -254,44 +254,7 @@ func Decode(b []byte, nfds int) (Message, error) {
 }
 
 func setRequestID(m Message, id uint64) {
-	switch m := m.(type) {
-	case *Hello:
-		m.ReqID = ReqID(id)
-	case *Welcome:
-		m.ReqID = ReqID(id)
-	case *Error:
-		m.ReqID = ReqID(id)
-	case *Goodbye:
-		m.ReqID = ReqID(id)
-	case *OpenVMO:
-		m.ReqID = ReqID(id)
-	case *VMOOpened:
-		m.ReqID = ReqID(id)
-	case *RegisterMapping:
-		m.ReqID = ReqID(id)
-	case *MappingRegistered:
-		m.ReqID = ReqID(id)
-	case *UnregisterMapping:
-		m.ReqID = ReqID(id)
-	case *MappingUnregistered:
-		m.ReqID = ReqID(id)
-	case *Sync:
-		m.ReqID = ReqID(id)
-	case *Synced:
-		m.ReqID = ReqID(id)
-	case *Stats:
-		m.ReqID = ReqID(id)
-	case *StatsReply:
-		m.ReqID = ReqID(id)
-	case *DirtyRanges:
-		m.ReqID = ReqID(id)
-	case *DirtyRangesReply:
-		m.ReqID = ReqID(id)
-	case *CloseVMO:
-		m.ReqID = ReqID(id)
-	case *VMOClosed:
-		m.ReqID = ReqID(id)
-	}
+	m.(interface{ setRequestID(uint64) }).setRequestID(id)
 }
 
 // validName reports why name is not an acceptable VMO name, or "".
@@ -458,12 +421,14 @@ func (m *Goodbye) validate() error { return nil }
 
 func (m *OpenVMO) encode(w *writer) {
 	w.u32(m.Flags)
+	w.u64(m.CreateSize)
 	w.u8(uint8(len(m.Name)))
 	w.b = append(w.b, m.Name...)
 }
 
 func (m *OpenVMO) decode(r *reader) {
 	m.Flags = r.u32("flags")
+	m.CreateSize = r.u64("create size")
 	n := r.u8("name length")
 	if b := r.take(int(n), "name"); n > 0 && b != nil {
 		m.Name = string(b)
@@ -473,6 +438,12 @@ func (m *OpenVMO) decode(r *reader) {
 func (m *OpenVMO) validate() error {
 	if m.Flags&^openFlagsMask != 0 {
 		return badField(TypeOpenVMO, "flags", "unknown bits %#x", m.Flags&^openFlagsMask)
+	}
+	if m.Flags&OpenCreate == 0 && m.CreateSize != 0 {
+		return badField(TypeOpenVMO, "create size", "%d without OpenCreate", m.CreateSize)
+	}
+	if m.Flags&OpenCreate != 0 && m.Flags&OpenReadOnly != 0 {
+		return badField(TypeOpenVMO, "flags", "OpenCreate with OpenReadOnly")
 	}
 	if why := validName(m.Name); why != "" {
 		return badField(TypeOpenVMO, "name", "%s", why)

@@ -39,6 +39,21 @@ func samples() []Message {
 		&DirtyRangesReply{ReqID: 13, VMOID: 9},
 		&CloseVMO{ReqID: 14, VMOID: 9},
 		&VMOClosed{ReqID: 14, VMOID: 9},
+		&OpenVMO{ReqID: 15, Flags: OpenCreate, CreateSize: 1<<20 + 7, Name: "new.img"},
+		&Status{ReqID: 16},
+		&StatusReply{ReqID: 16, PID: 77, StartTime: 1 << 60, Version: 1, Clients: 2, VMOs: 3,
+			DirtyBytes: 8192, Store: "dir /var/lib/pagerd"},
+		&ListClients{ReqID: 17, Start: 4},
+		&ClientList{ReqID: 17, Total: 9, Clients: []ClientInfo{
+			{ID: 5, PID: 100, UID: 1000, GID: 1000, VMOs: 1, Mappings: 2, MappedBytes: 1 << 30,
+				Outstanding: 3, Faults: 99, Supplied: 1 << 20, Connected: 1 << 61}}},
+		&ClientList{ReqID: 18},
+		&ListVMOs{ReqID: 19},
+		&VMOList{ReqID: 19, Total: 2, VMOs: []VMOInfo{
+			{Size: 1 << 20, CommittedBytes: 4096, DirtyBytes: 4096, ReadFaults: 1, WriteFaults: 2,
+				SuppliedBytes: 4096, Clients: 1, Mappings: 1, Flags: OpenReadOnly, Name: "a"},
+			{Size: 4096, Name: "bé"}}},
+		&VMOList{ReqID: 20, Total: 0},
 	}
 }
 
@@ -119,6 +134,7 @@ func patch(b []byte, off int, v ...byte) []byte {
 
 func openPayload(flags uint32, name string) []byte {
 	p := binary.LittleEndian.AppendUint32(nil, flags)
+	p = binary.LittleEndian.AppendUint64(p, 0) // create size
 	p = append(p, byte(len(name)))
 	return append(p, name...)
 }
@@ -220,6 +236,15 @@ func TestMarshalRefusesInvalid(t *testing.T) {
 		&VMOOpened{ReqID: 1, VMOID: 1, Size: 1, ContentSize: 2},
 		&DirtyRangesReply{ReqID: 1, VMOID: 1, Ranges: []Range{{Offset: 10, Length: 10}, {Offset: 15, Length: 1}}},
 		&RegisterMapping{ReqID: 1, VMOID: 1, Addr: 1 << 63, Length: 1 << 63},
+		&OpenVMO{ReqID: 1, CreateSize: 4096, Name: "a"},                 // size without create
+		&OpenVMO{ReqID: 1, Flags: OpenCreate | OpenReadOnly, Name: "a"}, // create read-only
+		&Status{}, // request without id
+		&StatusReply{ReqID: 1, Version: 1, Store: "\xff"},                    // bad UTF-8
+		&StatusReply{ReqID: 1},                                               // version 0
+		&ClientList{ReqID: 1, Clients: []ClientInfo{{}}},                     // zero id
+		&ClientList{ReqID: 1, Clients: make([]ClientInfo, MaxListEntries+1)}, // too many
+		&VMOList{ReqID: 1, VMOs: []VMOInfo{{Name: ".."}}},                    // bad name
+		&VMOList{ReqID: 1, VMOs: []VMOInfo{{Name: "a", Flags: 1 << 9}}},      // bad flags
 	} {
 		if _, err := Marshal(m); !IsMalformed(err) {
 			t.Errorf("Marshal(%#v) = %v, want a malformed error", m, err)

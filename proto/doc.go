@@ -65,7 +65,8 @@
 //	                                     max outstanding u32
 //	0x03  Error                s→c   0   code i32 (zx status < 0), text (u16 len)
 //	0x04  Goodbye              both  0   (empty)                                          none
-//	0x11  OpenVMO              c→s   0   flags u32 (ReadOnly, TrapDirty), name (u8 len)   VMOOpened
+//	0x11  OpenVMO              c→s   0   flags u32 (ReadOnly, TrapDirty, Create),         VMOOpened
+//	                                     create size u64 (0 unless Create), name (u8 len)
 //	0x12  VMOOpened            s→c   1   vmo id u64, size u64, content size u64,
 //	                                     flags u32; fd = the VMO's memfd
 //	0x13  RegisterMapping      c→s  0/1  vmo id, addr, length, vmo offset (u64 each,      MappingRegistered
@@ -85,6 +86,8 @@
 //	                                     count × {offset, length, options} u64
 //	0x1d  CloseVMO             c→s   0   vmo id u64                                       VMOClosed
 //	0x1e  VMOClosed            s→c   0   vmo id u64
+//	0x21…0x26                               administrative: Status, ListClients,
+//	                                        ListVMOs and replies (admin.go)
 //
 // Any request may instead be answered by Error with its request id. An
 // Error with request id 0 is a connection-level error; the server closes

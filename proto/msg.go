@@ -66,6 +66,12 @@ const (
 	TypeDirtyRangesReply    Type = 0x1c
 	TypeCloseVMO            Type = 0x1d
 	TypeVMOClosed           Type = 0x1e
+	TypeStatus              Type = 0x21
+	TypeStatusReply         Type = 0x22
+	TypeListClients         Type = 0x23
+	TypeClientList          Type = 0x24
+	TypeListVMOs            Type = 0x25
+	TypeVMOList             Type = 0x26
 )
 
 var typeNames = map[Type]string{
@@ -76,6 +82,9 @@ var typeNames = map[Type]string{
 	TypeSync: "Sync", TypeSynced: "Synced", TypeStats: "Stats", TypeStatsReply: "StatsReply",
 	TypeDirtyRanges: "DirtyRanges", TypeDirtyRangesReply: "DirtyRangesReply",
 	TypeCloseVMO: "CloseVMO", TypeVMOClosed: "VMOClosed",
+	TypeStatus: "Status", TypeStatusReply: "StatusReply",
+	TypeListClients: "ListClients", TypeClientList: "ClientList",
+	TypeListVMOs: "ListVMOs", TypeVMOList: "VMOList",
 }
 
 func (t Type) String() string {
@@ -90,7 +99,8 @@ func (t Type) String() string {
 func (t Type) IsRequest() bool {
 	switch t {
 	case TypeHello, TypeOpenVMO, TypeRegisterMapping, TypeUnregisterMapping,
-		TypeSync, TypeStats, TypeDirtyRanges, TypeCloseVMO:
+		TypeSync, TypeStats, TypeDirtyRanges, TypeCloseVMO,
+		TypeStatus, TypeListClients, TypeListVMOs:
 		return true
 	}
 	return false
@@ -115,6 +125,8 @@ type ReqID uint64
 
 // RequestID returns the request id.
 func (r ReqID) RequestID() uint64 { return uint64(r) }
+
+func (r *ReqID) setRequestID(id uint64) { *r = ReqID(id) }
 
 // noFDs is embedded by messages that carry no fds.
 type noFDs struct{}
@@ -177,15 +189,17 @@ type Goodbye struct {
 const (
 	OpenReadOnly  uint32 = 1 << 0 // map read-only; RegisterMapping with MapWritable is refused
 	OpenTrapDirty uint32 = 1 << 1 // writes are trapped (ZX_VMO_TRAP_DIRTY): dirty tracking
-	openFlagsMask        = OpenReadOnly | OpenTrapDirty
+	OpenCreate    uint32 = 1 << 2 // create the object with CreateSize bytes if it does not exist
+	openFlagsMask        = OpenReadOnly | OpenTrapDirty | OpenCreate
 )
 
 // OpenVMO asks for the named VMO. Reply: VMOOpened with the memfd.
 type OpenVMO struct {
 	ReqID
 	noFDs
-	Flags uint32 // Open* bits; unknown bits are rejected
-	Name  string // 1..MaxNameLen bytes of printable UTF-8, no '/' (see validName)
+	Flags      uint32 // Open* bits; unknown bits are rejected
+	CreateSize uint64 // size of an object OpenCreate creates; 0 unless OpenCreate
+	Name       string // 1..MaxNameLen bytes of printable UTF-8, no '/' (see validName)
 }
 
 // VMOOpened answers OpenVMO and carries the VMO's memfd (1 fd).
@@ -386,6 +400,18 @@ func newMessage(t Type) Message {
 		return new(CloseVMO)
 	case TypeVMOClosed:
 		return new(VMOClosed)
+	case TypeStatus:
+		return new(Status)
+	case TypeStatusReply:
+		return new(StatusReply)
+	case TypeListClients:
+		return new(ListClients)
+	case TypeClientList:
+		return new(ClientList)
+	case TypeListVMOs:
+		return new(ListVMOs)
+	case TypeVMOList:
+		return new(VMOList)
 	}
 	return nil
 }
