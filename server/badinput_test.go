@@ -1,0 +1,237 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pagerd/pagerd/internal/faulter"
+	"github.com/pagerd/pagerd/proto"
+	"github.com/pagerd/pagerd/store"
+	"github.com/pagerd/pagerd/uffd"
+	"github.com/pagerd/pagerd/zx"
+)
+
+// expectClosed checks that the server closed c's connection (after an
+// optional connection-level Error).
+func expectClosed(t *testing.T, c *rawClient) {
+	t.Helper()
+	c.c.SetDeadline(time.Now().Add(waitFor))
+	for {
+		m, fds, err := c.c.Recv()
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) {
+				return
+			}
+			t.Fatalf("waiting for the server to close the connection: %v", err)
+		}
+		if e, ok := m.(*proto.Error); !ok || e.RequestID() != 0 {
+			t.Fatalf("got %v before the close", m.Type())
+		}
+	}
+}
+
+// healthy checks that a fresh client is served normally.
+func healthy(t *testing.T, f *fixture, name string, data []byte) {
+	t.Helper()
+	c := f.dial()
+	o, fd := c.mustOpen(name, 0)
+	m := c.mustMap(o.VMOID, fd, 0, o.Size, false)
+	equalAt(t, "healthy client", readC(t, m.addr, 16).Data, data[:16])
+}
+
+func TestNotAUFFD(t *testing.T) {
+	f := newFixture(t, nil)
+	data := pattern(2*pageSize, 1)
+	f.writeObject("x", data)
+	c := f.dial()
+	o, fd := c.mustOpen("x", 0)
+	b, err := unix.Mmap(fd, 0, pageSize, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(b)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	_, _, err = c.call(&proto.RegisterMapping{ReqID: 9, VMOID: o.VMOID, Addr: uint64(uintptr(unsafePointer(b))),
+		Length: pageSize, Flags: proto.MapAttachUFFD}, p[0])
+	wantStatus(t, "a pipe as the uffd", err, zx.ErrWrongType)
+	expectClosed(t, c)
+	healthy(t, f, "x", data)
+}
+
+func TestMalformedMessage(t *testing.T) {
+	f := newFixture(t, nil)
+	data := pattern(pageSize, 2)
+	f.writeObject("x", data)
+	c := f.dial()
+	if err := c.c.SendRaw([]byte("PGRD but not really a message")); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, c)
+	// A reply type sent by a client is refused too.
+	c2 := f.dial()
+	if err := c2.c.Send(&proto.VMOClosed{ReqID: 1, VMOID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, c2)
+	healthy(t, f, "x", data)
+}
+
+func TestRegisterErrors(t *testing.T) {
+	f := newFixture(t, nil)
+	f.writeObject("x", pattern(4*pageSize, 3))
+	c := f.dial()
+	o, fd := c.mustOpen("x", 0)
+	b, err := unix.Mmap(fd, 0, 8*pageSize, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(b)
+	addr := uint64(uintptr(unsafePointer(b)))
+	reg := func(vmo, a, length, off uint64, flags uint32, fds ...int) error {
+		_, _, err := c.call(&proto.RegisterMapping{ReqID: c.id(), VMOID: vmo, Addr: a, Length: length, VMOOffset: off, Flags: flags}, fds...)
+		return err
+	}
+	wantStatus(t, "mapping before any uffd", reg(o.VMOID, addr, pageSize, 0, 0), zx.ErrBadState)
+	uf, err := uffd.New(ClientUFFDFeatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uf.Close()
+	if _, err := uf.Register(uintptr(addr), 8*pageSize, uffd.RegisterModeMissing); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, "unknown VMO", reg(77, addr, pageSize, 0, proto.MapAttachUFFD, uf.Fd()), zx.ErrNotFound)
+	wantStatus(t, "beyond the VMO", reg(o.VMOID, addr, 8*pageSize, 0, proto.MapAttachUFFD, uf.Fd()), zx.ErrOutOfRange)
+	wantStatus(t, "offset beyond the VMO", reg(o.VMOID, addr, pageSize, 4*pageSize, proto.MapAttachUFFD, uf.Fd()), zx.ErrOutOfRange)
+	// Writable, but the range is not registered for write-protect.
+	wantStatus(t, "writable without WP registration", reg(o.VMOID, addr, pageSize, 0, proto.MapAttachUFFD|proto.MapWritable, uf.Fd()), zx.ErrInvalidArgs)
+	if err := reg(o.VMOID, addr, 2*pageSize, 0, proto.MapAttachUFFD, uf.Fd()); err != nil {
+		t.Fatalf("a good registration: %v", err)
+	}
+	wantStatus(t, "a second uffd", reg(o.VMOID, addr+4*pageSize, pageSize, 0, proto.MapAttachUFFD, uf.Fd()), zx.ErrAlreadyBound)
+	wantStatus(t, "overlap", reg(o.VMOID, addr+pageSize, 2*pageSize, 0, 0), zx.ErrInvalidArgs)
+	_, _, err = c.call(&proto.CloseVMO{ReqID: c.id(), VMOID: o.VMOID})
+	wantStatus(t, "close with a mapping", err, zx.ErrBadState)
+	_, _, err = c.call(&proto.UnregisterMapping{ReqID: c.id(), MappingID: 12345})
+	wantStatus(t, "unregister unknown", err, zx.ErrNotFound)
+	_, _, err = c.call(&proto.Sync{ReqID: c.id(), VMOID: 999})
+	wantStatus(t, "sync unknown", err, zx.ErrNotFound)
+	_, _, err = c.call(&proto.DirtyRanges{ReqID: c.id(), VMOID: o.VMOID, Offset: 0, Length: 5 * pageSize})
+	wantStatus(t, "dirty ranges beyond the VMO", err, zx.ErrOutOfRange)
+	// The connection survived every refused request.
+	if st := c.stats(o.VMOID); st.Mappings != 1 {
+		t.Fatalf("mappings %d", st.Mappings)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Limits = proto.Limits{MaxVMOs: 2, MaxMappedBytes: 3 * pageSize, MaxOutstanding: 1}
+	})
+	data := pattern(8*pageSize, 4)
+	f.writeObject("a", data)
+	f.writeObject("b", data)
+	f.writeObject("c", data)
+	c := f.dial()
+	oa, fda := c.mustOpen("a", 0)
+	c.mustOpen("b", 0)
+	_, _, err := c.open("c", 0, 0)
+	wantStatus(t, "third VMO", err, zx.ErrNoResources)
+	m := c.mustMap(oa.VMOID, fda, 0, 2*pageSize, false)
+	_, err = c.mapVMO(oa.VMOID, fda, 2*pageSize, 2*pageSize, false)
+	wantStatus(t, "mapped bytes", err, zx.ErrNoResources)
+	// With one fault in flight at a time, 16 threads on 2 pages all finish.
+	g, err := faulter.StartGroup(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	rs, err := faulter.WaitAll(g.Touch(m.addr, 2*pageSize, pageSize, false, 0), waitFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if r.Signo != 0 {
+			t.Fatalf("thread %d: signal %d", i, r.Signo)
+		}
+	}
+	equalAt(t, "page 1", readC(t, m.addr+pageSize, pageSize).Data, data[pageSize:2*pageSize])
+}
+
+// TestFaultOutsideRegistration: a client that registers a range with its
+// uffd but not with pagerd gets SIGBUS there and loses its connection;
+// other clients are unaffected.
+func TestFaultOutsideRegistration(t *testing.T) {
+	f := newFixture(t, nil)
+	data := pattern(4*pageSize, 5)
+	f.writeObject("x", data)
+	c := f.dial()
+	o, fd := c.mustOpen("x", 0)
+	m := c.mustMap(o.VMOID, fd, 0, pageSize, false)
+	// A second mapping registered with the uffd only.
+	b, err := unix.Mmap(fd, 0, 4*pageSize, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(b)
+	if _, err := c.uf.Register(uintptr(unsafePointer(b)), 4*pageSize, uffd.RegisterModeMissing); err != nil {
+		t.Fatal(err)
+	}
+	if r := readC(t, uintptr(unsafePointer(b))+2*pageSize, 8); !r.Sigbus {
+		t.Fatalf("read outside the registered mappings: %+v, want SIGBUS", r)
+	}
+	expectClosed(t, c)
+	_ = m
+	healthy(t, f, "x", data)
+}
+
+// TestUnregisterAndClose: after UnregisterMapping and CloseVMO the VMO is
+// released (written back and closed) once no client has it.
+func TestUnregisterAndClose(t *testing.T) {
+	f := newFixture(t, nil)
+	f.writeObject("x", pattern(4*pageSize, 6))
+	c := f.dial()
+	o, fd := c.mustOpen("x", 0)
+	m := c.mustMap(o.VMOID, fd, 0, o.Size, true)
+	writeC(t, m.addr, []byte("dirty"))
+	if err := c.uf.Unregister(m.addr, uintptr(o.Size)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.call(&proto.UnregisterMapping{ReqID: c.id(), MappingID: m.id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.call(&proto.CloseVMO{ReqID: c.id(), VMOID: o.VMOID}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the VMO to close", func() bool {
+		f.s.mu.Lock()
+		defer f.s.mu.Unlock()
+		return len(f.s.vmos) == 0 && len(f.s.closing) == 0
+	})
+	ds, err := store.OpenDir(f.dir, store.DirOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	obj, err := ds.Open("x", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	got := make([]byte, 5)
+	if _, err := obj.ReadAt(got, 0); err != nil || string(got) != "dirty" {
+		t.Fatalf("store after close: %q %v", got, err)
+	}
+}

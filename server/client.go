@@ -1,0 +1,119 @@
+package server
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pagerd/pagerd/metrics"
+	"github.com/pagerd/pagerd/proto"
+	"github.com/pagerd/pagerd/readahead"
+	"github.com/pagerd/pagerd/uffd"
+)
+
+// client is one connection.
+type client struct {
+	s       *Server
+	id      uint64
+	slot    int32  // index in s.slots
+	gen     uint32 // s.slots generation, carried in epoll data
+	conn    *proto.Conn
+	cred    proto.Cred
+	version uint16
+	since   time.Time
+	m       *metrics.ClientMetrics
+	label   string
+
+	// refs keeps uf open: the connection holds one, every fault job one.
+	refs atomic.Int64
+	uf   *uffd.UFFD // nil until the first RegisterMapping carries it
+
+	outstanding atomic.Int32 // faults read from uf and not yet resolved
+	throttled   atomic.Bool  // uf is out of the epoll set (outstanding hit the limit)
+	dead        atomic.Bool  // the connection is being torn down
+	unregGen    atomic.Uint64
+	faults      atomic.Uint64
+	supplied    atomic.Uint64
+
+	maps atomic.Pointer[[]*mapping] // sorted by addr; replaced on change under mu
+
+	mu          sync.Mutex // the fields below and replacing maps
+	vmos        map[uint64]*handle
+	nextVMOID   uint64
+	nextMapID   uint64
+	mappedBytes uint64
+	byID        map[uint64]*mapping
+}
+
+// mapping is a client's registered mapping of a VMO.
+type mapping struct {
+	id       uint64
+	c        *client
+	v        *sharedVMO
+	vmoID    uint64
+	addr     uint64 // in the client's address space
+	length   uint64
+	off      uint64 // offset in the VMO
+	writable bool
+
+	ra readahead.Tracker // under v.mu
+}
+
+// lookup finds the mapping holding addr, without locks.
+func (c *client) lookup(addr uint64) *mapping {
+	mp := c.maps.Load()
+	if mp == nil {
+		return nil
+	}
+	ms := *mp
+	i := sort.Search(len(ms), func(i int) bool { return ms[i].addr+ms[i].length > addr })
+	if i < len(ms) && ms[i].addr <= addr {
+		return ms[i]
+	}
+	return nil
+}
+
+// overlapsLocked reports whether [addr, addr+length) overlaps a mapping;
+// c.mu is held.
+func (c *client) overlapsLocked(addr, length uint64) bool {
+	for _, m := range c.byID {
+		if addr < m.addr+m.length && m.addr < addr+length {
+			return true
+		}
+	}
+	return false
+}
+
+// publishLocked rebuilds the sorted lookup table from byID; c.mu is held.
+func (c *client) publishLocked() {
+	ms := make([]*mapping, 0, len(c.byID))
+	for _, m := range c.byID {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].addr < ms[j].addr })
+	c.maps.Store(&ms)
+}
+
+// acquire takes a reference that keeps c.uf open.
+func (c *client) acquire() { c.refs.Add(1) }
+
+// tryAcquire takes a reference unless the uffd is already closed.
+func (c *client) tryAcquire() bool {
+	for {
+		n := c.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if c.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference; the last one closes the uffd.
+func (c *client) release() {
+	if c.refs.Add(-1) == 0 && c.uf != nil {
+		c.uf.Close()
+	}
+}

@@ -1,0 +1,395 @@
+package server
+
+import (
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/pagerd/pagerd/metrics"
+	"github.com/pagerd/pagerd/uffd"
+)
+
+// job is one page fault read from a client's uffd.
+type job struct {
+	c     *client
+	addr  uint64
+	flags uffd.PagefaultFlags
+	t     time.Duration // when it was read, since s.epoch
+	gen   uint64        // c.unregGen when it was read
+}
+
+// worker is one goroutine of the fault pool with its store buffer.
+type worker struct {
+	buf []byte // maxRun pages, anonymous memory outside the Go heap
+}
+
+// epollData packs a client's slot and generation into epoll's 64-bit
+// user data (Fd and Pad of unix.EpollEvent); slot -1 is the eventfd.
+func (s *Server) epollCtl(op int, c *client, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: c.slot, Pad: int32(c.gen)}
+	return unix.EpollCtl(s.ep, op, c.uf.Fd(), &ev)
+}
+
+// loop is the epoll loop: it reads fault messages from every ready client
+// uffd and queues them for the workers. It blocks in epoll_wait (a system
+// call, so it holds no P while idle).
+func (s *Server) loop() {
+	defer close(s.loopDone)
+	evs := make([]unix.EpollEvent, 128)
+	msgs := make([]uffd.Msg, 64)
+	for {
+		n, err := unix.EpollWait(s.ep, evs, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			s.log.Error("epoll_wait failed; fault loop stops", zap.Error(err))
+			return
+		}
+		for i := 0; i < n; i++ {
+			ev := &evs[i]
+			if ev.Fd < 0 {
+				var b [8]byte
+				unix.Read(s.evfd, b[:])
+				if s.stopping.Load() {
+					return
+				}
+				continue
+			}
+			c := s.slots[ev.Fd].Load()
+			if c == nil || c.gen != uint32(ev.Pad) || c.dead.Load() || !c.tryAcquire() {
+				continue
+			}
+			s.drain(c, msgs)
+			c.release()
+		}
+	}
+}
+
+// drain reads c's queued faults, at most up to its outstanding limit.
+func (s *Server) drain(c *client, msgs []uffd.Msg) {
+	limit := int32(s.cfg.Limits.MaxOutstanding)
+	for {
+		room := limit - c.outstanding.Load()
+		if room <= 0 {
+			s.throttle(c)
+			return
+		}
+		k := min(int(room), len(msgs))
+		n, err := c.uf.Read(msgs[:k])
+		if err != nil {
+			// The uffd is unusable (it cannot be EOF while we hold it).
+			// Stop watching it; the connection's end cleans up.
+			s.epollCtl(unix.EPOLL_CTL_DEL, c, 0)
+			s.log.Warn("reading client uffd failed", zap.Uint64("client", c.id), zap.Error(err))
+			s.kick(c, "its userfaultfd cannot be read")
+			return
+		}
+		if n == 0 {
+			return
+		}
+		now := time.Since(s.epoch)
+		gen := c.unregGen.Load()
+		for i := 0; i < n; i++ {
+			if msgs[i].Event() != uffd.EventPagefault {
+				continue // we never ask for other events; ignore
+			}
+			flags, addr, _ := msgs[i].Pagefault()
+			c.outstanding.Add(1)
+			c.acquire()
+			s.m.AddPending(1)
+			s.jobs <- job{c: c, addr: addr, flags: flags, t: now, gen: gen}
+		}
+		if n < k {
+			return
+		}
+	}
+}
+
+// throttle takes c's uffd out of the epoll set while it has the most
+// faults in flight it may have.
+func (s *Server) throttle(c *client) {
+	if !c.throttled.CompareAndSwap(false, true) {
+		return
+	}
+	s.epollCtl(unix.EPOLL_CTL_MOD, c, 0)
+	// A fault may have completed between the caller's check and the flag.
+	if c.outstanding.Load() < int32(s.cfg.Limits.MaxOutstanding) && c.throttled.CompareAndSwap(true, false) {
+		s.epollCtl(unix.EPOLL_CTL_MOD, c, unix.EPOLLIN)
+	}
+}
+
+// complete finishes one fault of j.c: metrics, the outstanding count (which
+// may let the loop read more of its faults) and the job's reference.
+func (s *Server) complete(j *job, k metrics.Kind) {
+	c := j.c
+	s.m.Fault(k, time.Since(s.epoch)-j.t)
+	s.m.AddPending(-1)
+	c.m.Fault(k)
+	c.faults.Add(1)
+	if c.outstanding.Add(-1) < int32(s.cfg.Limits.MaxOutstanding) && c.throttled.CompareAndSwap(true, false) && !c.dead.Load() {
+		s.epollCtl(unix.EPOLL_CTL_MOD, c, unix.EPOLLIN)
+	}
+	c.release()
+}
+
+// work runs one worker until the job channel closes.
+func (s *Server) work(w *worker) {
+	defer s.wg.Done()
+	for j := range s.jobs {
+		s.handle(w, &j)
+	}
+}
+
+func (s *Server) handle(w *worker, j *job) {
+	c := j.c
+	page := j.addr &^ (pageSize - 1)
+	m := c.lookup(page)
+	if m == nil {
+		if j.gen == c.unregGen.Load() && !c.dead.Load() {
+			// Not a fault that raced with an unregistration: the client
+			// registered this range with its uffd but never with us.
+			s.log.Warn("client faulted outside its registered mappings", zap.Uint64("client", c.id),
+				zap.Uint64("addr", j.addr))
+			s.failPage(c, nil, page)
+			s.kick(c, "it faulted outside every mapping it registered")
+		} else {
+			c.uf.Wake(uintptr(page), pageSize)
+		}
+		s.complete(j, metrics.KindRead)
+		return
+	}
+	p := (m.off + page - m.addr) / pageSize
+	if j.flags.Has(uffd.PagefaultFlagWP) {
+		s.dirtyFault(j, m, page, p)
+		return
+	}
+	s.missingFault(w, j, m, page, p)
+}
+
+// dirtyFault handles the first write to a write-protected page: the page
+// becomes dirty and the protection in this mapping is lifted, waking the
+// writer. Both happen under v.mu so that a write-back cannot re-protect in
+// between and lose the write.
+func (s *Server) dirtyFault(j *job, m *mapping, page, p uint64) {
+	v := m.v
+	v.writeFaults.Add(1)
+	v.mu.Lock()
+	if v.state[p]&pgPresent != 0 {
+		v.markDirtyLocked(p)
+	}
+	err := j.c.uf.WriteProtect(uintptr(page), pageSize, 0)
+	v.mu.Unlock()
+	if err != nil && !clientGone(err) {
+		s.log.Warn("lifting write protection failed", zap.Uint64("client", j.c.id), zap.Uint64("addr", page), zap.Error(err))
+	}
+	s.complete(j, metrics.KindDirty)
+}
+
+func isWrite(j *job) bool { return j.flags.Has(uffd.PagefaultFlagWrite) }
+
+func kindOf(j *job) metrics.Kind {
+	if isWrite(j) {
+		return metrics.KindWrite
+	}
+	return metrics.KindRead
+}
+
+// missingFault handles a fault on a page the mapping does not have.
+func (s *Server) missingFault(w *worker, j *job, m *mapping, page, p uint64) {
+	v := m.v
+	if isWrite(j) {
+		v.writeFaults.Add(1)
+	} else {
+		v.readFaults.Add(1)
+	}
+	v.mu.Lock()
+	st := v.state[p]
+	switch {
+	case v.closed:
+		// The mapping went away with the last client (a stale fault).
+		v.mu.Unlock()
+		j.c.uf.Wake(uintptr(page), pageSize)
+		s.complete(j, kindOf(j))
+		return
+	case st&pgPresent != 0:
+		// A fetch landed after this fault was queued.
+		s.resolveLocked(j, m, page, p)
+		v.mu.Unlock()
+		s.wakeAfter(j, m, page)
+		return
+	case st&pgFetching != 0:
+		f := v.fillFor(p)
+		f.waiters = append(f.waiters, waiter{j: *j, m: m})
+		v.mu.Unlock()
+		return
+	}
+	n, hits := m.ra.Window(&s.cfg.Readahead, p)
+	n = min(n, s.maxRun)
+	k := v.claimLocked(p, n)
+	m.ra.Fetched(p, k)
+	f := v.newFillLocked(p, k)
+	f.waiters = append(f.waiters, waiter{j: *j, m: m})
+	v.mu.Unlock()
+	if hits > 0 {
+		s.m.PrefetchHits(int(hits))
+	}
+	if k > 1 {
+		s.m.Prefetched(int(k - 1))
+	}
+	s.fetch(w, v, f)
+}
+
+// resolveLocked prepares the wake of a waiter whose page is present: a
+// write to a writable mapping marks the page dirty and lifts protection
+// (which wakes); v.mu is held.
+func (s *Server) resolveLocked(j *job, m *mapping, page, p uint64) {
+	if isWrite(j) && m.writable {
+		m.v.markDirtyLocked(p)
+		if err := j.c.uf.WriteProtect(uintptr(page), pageSize, 0); err != nil && !clientGone(err) {
+			s.log.Warn("lifting write protection failed", zap.Uint64("client", j.c.id), zap.Error(err))
+		}
+	}
+}
+
+// wakeAfter wakes the faulting thread (unless resolveLocked already did)
+// and completes the fault.
+func (s *Server) wakeAfter(j *job, m *mapping, page uint64) {
+	if !(isWrite(j) && m.writable) {
+		j.c.uf.Wake(uintptr(page), pageSize)
+	}
+	s.complete(j, kindOf(j))
+}
+
+// fetch reads the fill's pages from the store into the worker's buffer,
+// copies them into the supply window in one UFFDIO_COPY and wakes every
+// waiter: the ones whose page landed retry and find it; the others (a
+// store error) get their page poisoned.
+func (s *Server) fetch(w *worker, v *sharedVMO, f *fill) {
+	length := f.n * pageSize
+	buf := w.buf[:length]
+	err := v.read(buf, f.start*pageSize)
+	var landed uint64 // bytes from f.start that are now present
+	if err == nil {
+		landed, err = s.copyIn(v, f.start*pageSize, buf)
+	}
+	if err != nil {
+		s.log.Warn("cannot supply pages", zap.String("vmo", v.name), zap.Uint64("offset", f.start*pageSize+landed),
+			zap.Uint64("length", length-landed), zap.Error(err))
+	}
+	landedPages := landed / pageSize
+	s.m.Supplied(int(landedPages))
+	v.supplied.Add(landed)
+
+	v.mu.Lock()
+	for q := f.start; q < f.start+f.n; q++ {
+		st := v.state[q] &^ pgFetching
+		if q < f.start+landedPages && st&pgPresent == 0 {
+			st |= pgPresent
+			v.present++
+		}
+		v.state[q] = st
+	}
+	v.removeFillLocked(f)
+	waiters := f.waiters
+	for i := range waiters {
+		wt := &waiters[i]
+		wp := (wt.m.off + (wt.j.addr &^ (pageSize - 1)) - wt.m.addr) / pageSize
+		if wp < f.start+landedPages {
+			s.resolveLocked(&wt.j, wt.m, wt.j.addr&^(pageSize-1), wp)
+		}
+	}
+	v.mu.Unlock()
+
+	for i := range waiters {
+		wt := &waiters[i]
+		page := wt.j.addr &^ (pageSize - 1)
+		wp := (wt.m.off + page - wt.m.addr) / pageSize
+		if i == 0 {
+			wt.j.c.supplied.Add(landed)
+			wt.j.c.m.Supplied(int(landed))
+		}
+		if wp < f.start+landedPages {
+			s.wakeAfter(&wt.j, wt.m, page)
+			continue
+		}
+		s.failPage(wt.j.c, wt.m, page)
+		s.complete(&wt.j, kindOf(&wt.j))
+	}
+	v.freeFill(f)
+}
+
+// copyIn copies buf into the supply window at VMO offset off with
+// UFFDIO_COPY (DONTWAKE: nobody waits on the window). A page that is
+// already present is skipped, never replaced. It returns how many bytes
+// from off are present afterwards.
+func (s *Server) copyIn(v *sharedVMO, off uint64, buf []byte) (uint64, error) {
+	done := uint64(0)
+	retries := 0
+	for done < uint64(len(buf)) {
+		n, err := s.win.CopyFrom(v.window+uintptr(off+done), buf[done:], uffd.CopyModeDontWake)
+		done += uint64(n)
+		switch {
+		case err == nil:
+		case errors.Is(err, unix.EEXIST):
+			// The page at done is present: skip it, Zircon never
+			// replaces a present page.
+			done += pageSize
+		case errors.Is(err, unix.EAGAIN) && n > 0:
+			// A partial copy stopped at a present page; the next call
+			// reports it as EEXIST.
+		case errors.Is(err, unix.EAGAIN) && retries < 100:
+			retries++
+		default:
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// failPage answers a fault that cannot be served: the page is poisoned in
+// that mapping so the access raises SIGBUS, never reads zeros. A writable
+// mapping's write-protect marker must go first (POISON needs an empty PTE).
+func (s *Server) failPage(c *client, m *mapping, page uint64) {
+	s.m.FaultFailed()
+	if m != nil && m.writable {
+		c.uf.WriteProtect(uintptr(page), pageSize, uffd.WriteProtectModeDontWake)
+	}
+	if _, err := c.uf.Poison(uintptr(page), pageSize, 0); err != nil {
+		c.uf.Wake(uintptr(page), pageSize)
+	}
+}
+
+// clientGone reports whether err means the client's process is gone or its
+// mapping changed under us (the uffd's mm exited or the range is no longer
+// registered): normal life, not worth a log line.
+func clientGone(err error) bool {
+	return errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.ENOENT)
+}
+
+// newFillLocked starts a fill of [p, p+n); v.mu is held.
+func (v *sharedVMO) newFillLocked(p, n uint64) *fill {
+	var f *fill
+	if k := len(v.freeFills); k > 0 {
+		f = v.freeFills[k-1]
+		v.freeFills = v.freeFills[:k-1]
+	} else {
+		f = new(fill)
+	}
+	f.start, f.n = p, n
+	v.fills = append(v.fills, f)
+	return f
+}
+
+// freeFill recycles f.
+func (v *sharedVMO) freeFill(f *fill) {
+	clear(f.waiters)
+	f.waiters = f.waiters[:0]
+	v.mu.Lock()
+	if len(v.freeFills) < 64 {
+		v.freeFills = append(v.freeFills, f)
+	}
+	v.mu.Unlock()
+}
