@@ -28,10 +28,13 @@ test: check-env
 cabi: check-env
 	GO=$(GO) ./scripts/cabi.sh
 
-# The main job on its built-in default. Until the pagerd service exists this
-# is the demo: a pager VMO, a C thread faulting on it, the READ packets and supplies.
+# The main job on its built-in default: pagerd in the foreground serving a
+# demo store (build/demo, created with sample data on first run; writes to it
+# survive restarts). It prints the pagerctl commands to try from another
+# terminal; Ctrl-C writes dirty pages back and exits.
 run: check-env
-	$(GO) run ./cmd/pager-demo
+	$(GO) build -o build/bin/ ./cmd/pagerd ./cmd/pagerctl
+	build/bin/pagerd -demo build/demo
 
 # The fault-latency benchmark (table on stdout, JSON and SVG plot in build/),
 # then the Go microbenchmarks with allocations.
