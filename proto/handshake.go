@@ -23,6 +23,10 @@ type ServerConfig struct {
 	PageSize               uint32 // 0: os.Getpagesize()
 	Features               uint64
 	Limits                 Limits
+	// Refuse, if set, is the answer to a well-formed Hello instead of
+	// Welcome (for example "too many clients"): the client's handshake
+	// fails with it, and ServerHandshake returns it.
+	Refuse error
 }
 
 // ServerHandshake reads the client's Hello and answers it with Welcome, or
@@ -60,6 +64,10 @@ func ServerHandshake(c *Conn, cfg ServerConfig) (*Hello, *Welcome, error) {
 			"client speaks versions %d..%d, server %d..%d", h.MinVersion, h.MaxVersion, cfg.MinVersion, cfg.MaxVersion)}
 		c.Send(ErrorFrom(h.RequestID(), err))
 		return h, nil, err
+	}
+	if cfg.Refuse != nil {
+		c.Send(ErrorFrom(h.RequestID(), cfg.Refuse))
+		return h, nil, cfg.Refuse
 	}
 	w := &Welcome{ReqID: h.ReqID, Version: v, PageSize: cfg.PageSize, Features: cfg.Features, Limits: cfg.Limits}
 	if err := c.Send(w); err != nil {

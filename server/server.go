@@ -226,22 +226,33 @@ func (s *Server) serveConn(conn *proto.Conn) {
 		conn.Close()
 		return
 	}
+	// A slot is reserved before the handshake, so a client over
+	// MaxClients (or one arriving during shutdown) is refused in the
+	// handshake itself: its Dial fails with NO_RESOURCES (BAD_STATE).
+	slot, refuse := s.reserveSlot()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	_, w, err := proto.ServerHandshake(conn, proto.ServerConfig{
 		PageSize: pageSize,
 		Features: proto.FeatureDirtyQuery | proto.FeatureWriteBack | proto.FeaturePoison,
 		Limits:   s.cfg.Limits,
+		Refuse:   refuse,
 	})
 	if err != nil {
-		s.m.ClientRejected("handshake")
-		s.log.Info("handshake failed", zap.Int32("pid", cred.PID), zap.Error(err))
+		if refuse == nil {
+			s.releaseSlot(slot)
+			s.m.ClientRejected("handshake")
+			s.log.Info("handshake failed", zap.Int32("pid", cred.PID), zap.Error(err))
+		} else if refuse != errStopping {
+			s.m.ClientRejected("too_many_clients")
+			s.log.Warn("client refused", zap.Int32("pid", cred.PID), zap.Error(refuse))
+		}
 		conn.Close()
 		return
 	}
 	conn.SetDeadline(time.Time{})
-	c, err := s.addClient(conn, cred, w.Version)
+	c, err := s.addClient(conn, cred, w.Version, slot)
 	if err != nil {
-		s.m.ClientRejected("too_many_clients")
+		s.releaseSlot(slot)
 		conn.Send(proto.ErrorFrom(0, err))
 		conn.Close()
 		return
@@ -251,17 +262,35 @@ func (s *Server) serveConn(conn *proto.Conn) {
 	s.removeClient(c, reason)
 }
 
-func (s *Server) addClient(conn *proto.Conn, cred proto.Cred, version uint16) (*client, error) {
+// reserveSlot takes a free client slot, or returns why there is none.
+func (s *Server) reserveSlot() (int32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() {
+		return -1, errStopping
+	}
+	if len(s.freeSlots) == 0 {
+		return -1, errTooManyClients(s.cfg.MaxClients)
+	}
+	slot := s.freeSlots[len(s.freeSlots)-1]
+	s.freeSlots = s.freeSlots[:len(s.freeSlots)-1]
+	return slot, nil
+}
+
+// releaseSlot returns a slot reserveSlot gave that no client took.
+func (s *Server) releaseSlot(slot int32) {
+	s.mu.Lock()
+	s.freeSlots = append(s.freeSlots, slot)
+	s.mu.Unlock()
+}
+
+// addClient registers the session of conn in the reserved slot.
+func (s *Server) addClient(conn *proto.Conn, cred proto.Cred, version uint16, slot int32) (*client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping.Load() {
 		return nil, errStopping
 	}
-	if len(s.freeSlots) == 0 {
-		return nil, errTooManyClients(s.cfg.MaxClients)
-	}
-	slot := s.freeSlots[len(s.freeSlots)-1]
-	s.freeSlots = s.freeSlots[:len(s.freeSlots)-1]
 	s.gens[slot]++
 	s.nextID++
 	c := &client{

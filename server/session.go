@@ -210,6 +210,11 @@ func (s *Server) openRequest(c *client, m *proto.OpenVMO) (proto.Message, int, e
 		return nil, -1, errf(zx.ErrNoResources, "client has %d VMOs open, the limit is %d", n, s.cfg.Limits.MaxVMOs)
 	}
 	create := m.Flags&proto.OpenCreate != 0
+	if create && m.CreateSize > MaxVMOSize {
+		// As zx_vmo_create: a size beyond the largest VMO is OUT_OF_RANGE,
+		// refused before the store creates anything.
+		return nil, -1, errf(zx.ErrOutOfRange, "create %q of %d bytes: a VMO may have at most %d", m.Name, m.CreateSize, uint64(MaxVMOSize))
+	}
 	v, err := s.openVMO(m.Name, create, m.CreateSize)
 	if err != nil {
 		return nil, -1, errf(storeStatus(err), "open %q: %v", m.Name, err)
