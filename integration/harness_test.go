@@ -418,6 +418,10 @@ func childMain() int {
 			err = m.Unmap()
 		case "close":
 			err = c.Close()
+		case "stress": // stress ID N MILLISECONDS: see childStress
+			var sr result
+			sr, err = childStress(c, int(arg(1)), int(arg(2)), arg(3))
+			r.Data = sr.Data
 		case "exit":
 			return 0
 		default:
