@@ -44,6 +44,10 @@ type Config struct {
 	MinIters int
 	// FileSize is the size of the file the kernel/file-* rows map.
 	FileSize int64
+	// SeqBytes is the size of the object pagerd/seq-1g reads through
+	// pagerd (and kernel/file-seq-1g through a plain mmap); 1 GiB by
+	// default.
+	SeqBytes int64
 	// Dir holds the temporary file ("" = os.TempDir()). Use a directory on
 	// a real disk: on tmpfs the "cold" rows are not cold.
 	Dir string
@@ -65,6 +69,7 @@ func DefaultConfig() Config {
 		BulkBytes: 1 << 30,
 		MinIters:  5,
 		FileSize:  256 << 20,
+		SeqBytes:  1 << 30,
 	}
 }
 
@@ -77,6 +82,7 @@ func SmokeConfig() Config {
 		BulkBytes: 4 << 20,
 		MinIters:  2,
 		FileSize:  8 << 20,
+		SeqBytes:  4 << 20,
 	}
 }
 
@@ -99,6 +105,9 @@ type Row struct {
 	Panel    string // which plot panel shows it
 	Baseline string // the row it is compared with ("" for none)
 	RatioBy  Metric
+	// Refs are further rows a goal compares this row with; Select adds
+	// them like baselines.
+	Refs []string
 	// Placeholder, when set, says why the row is not measured yet.
 	Placeholder string
 
@@ -123,6 +132,10 @@ type measurement struct {
 	wallNs  int64   // measured time: the throughput denominator
 	threads int     // faulting threads (fault rows)
 	notes   []string
+	// startNs and endNs (CLOCK_MONOTONIC, fault rows) are the start of the
+	// first measured batch and the end of the last: the span over which
+	// several processes' faults/s are added up.
+	startNs, endNs int64
 }
 
 func (m *measurement) note(format string, args ...any) {
@@ -133,7 +146,8 @@ func (m *measurement) note(format string, args ...any) {
 type env struct {
 	cfg     Config
 	file    *testFile // lazily created for the kernel/file-* rows
-	tmpDirs []string
+	pd      *pdStore  // lazily created for the pagerd rows
+	tmpDirs []string  // removed by close
 }
 
 func (e *env) logf(format string, args ...any) {
@@ -147,6 +161,10 @@ func (e *env) close() {
 		e.file.close()
 		e.file = nil
 	}
+	for _, d := range e.tmpDirs {
+		os.RemoveAll(d)
+	}
+	e.tmpDirs, e.pd = nil, nil
 }
 
 // Rows returns every row in report order (a baseline always comes before
@@ -168,8 +186,13 @@ func Select(re *regexp.Regexp, withBaselines bool) []*Row {
 			return
 		}
 		want[name] = true
-		if r := byName[name]; r != nil && withBaselines && r.Baseline != "" {
-			add(r.Baseline)
+		if r := byName[name]; r != nil && withBaselines {
+			if r.Baseline != "" {
+				add(r.Baseline)
+			}
+			for _, ref := range r.Refs {
+				add(ref)
+			}
 		}
 	}
 	for _, r := range rows {
@@ -206,6 +229,7 @@ type ConfigOut struct {
 	BulkBytes int64   `json:"bulk_bytes"`
 	MinIters  int     `json:"min_iters"`
 	FileSize  int64   `json:"file_size"`
+	SeqBytes  int64   `json:"seq_bytes"`
 	Dir       string  `json:"dir"`
 }
 
@@ -214,7 +238,7 @@ type ConfigOut struct {
 func Run(cfg Config, rows []*Row) *Report {
 	rep := &Report{Started: time.Now(), Machine: machineInfo()}
 	rep.Config = ConfigOut{N: cfg.N, Warmup: cfg.Warmup, Duration: cfg.Duration.Seconds(),
-		BulkBytes: cfg.BulkBytes, MinIters: cfg.MinIters, FileSize: cfg.FileSize, Dir: cfg.Dir}
+		BulkBytes: cfg.BulkBytes, MinIters: cfg.MinIters, FileSize: cfg.FileSize, SeqBytes: cfg.SeqBytes, Dir: cfg.Dir}
 	e := &env{cfg: cfg}
 	defer e.close()
 	cpu0, cpuOK := sampleCPU()

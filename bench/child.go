@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -41,7 +42,8 @@ const (
 // all int64.
 const resultsHeader = 3
 
-// IsChild reports whether this process was started as the raw-xproc child.
+// IsChild reports whether this process was started as a child of a row
+// (the raw-xproc faulter or a pagerd client).
 // A main (or TestMain) using package bench must call ChildMain first thing
 // when it is.
 func IsChild() bool { return os.Getenv(childEnv) != "" }
@@ -56,7 +58,11 @@ func ChildMain() int {
 }
 
 func childMain() error {
-	if role := os.Getenv(childEnv); role != "xproc" {
+	switch role := os.Getenv(childEnv); role {
+	case "xproc":
+	case pagerdRole:
+		return pagerdChildMain()
+	default:
 		return fmt.Errorf("unknown role %q", role)
 	}
 	// Die with the parent rather than fault forever.
@@ -144,7 +150,7 @@ func xprocRow(e *env) (*measurement, error) {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(childEnviron(),
 		childEnv+"=xproc",
 		childEnvPages+"="+strconv.Itoa(n),
 		childEnvWarm+"="+strconv.Itoa(e.cfg.Warmup),
@@ -219,6 +225,12 @@ func xprocRow(e *env) (*measurement, error) {
 	m.bytes = m.faults * int64(pageSize)
 	m.note("handler (parent) served %d faults of the child", served)
 	return m, nil
+}
+
+// childEnviron is this process's environment for a child, with the race
+// detector (if the binary has it) told not to sleep a second at exit.
+func childEnviron() []string {
+	return append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 }
 
 // recvFd receives one fd from a unix socket.

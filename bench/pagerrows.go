@@ -49,6 +49,7 @@ type pagerSetup struct {
 	cancel   chan struct{}
 	wg       sync.WaitGroup
 	supplies atomic.Uint64
+	dirties  atomic.Uint64 // DIRTY requests answered with OP_DIRTY
 	mu       sync.Mutex
 	err      error
 }
@@ -56,6 +57,12 @@ type pagerSetup struct {
 // newPagerSetup creates nvmos pager VMOs of pages pages each and their aux
 // VMOs, written in advance as mode says.
 func newPagerSetup(nvmos, pages int, mode auxMode) (*pagerSetup, error) {
+	return newPagerSetupOpts(nvmos, pages, mode, 0)
+}
+
+// newPagerSetupOpts is newPagerSetup with zx_pager_create_vmo options for
+// every pager VMO (e.g. ZX_VMO_TRAP_DIRTY).
+func newPagerSetupOpts(nvmos, pages int, mode auxMode, options uint32) (*pagerSetup, error) {
 	p, err := pager.New()
 	if err != nil {
 		return nil, err
@@ -70,7 +77,7 @@ func newPagerSetup(nvmos, pages int, mode auxMode) (*pagerSetup, error) {
 		buf[i] = byte(i*13 + 7)
 	}
 	for i := 0; i < nvmos; i++ {
-		v, err := p.CreateVMO(0, s.prt, uint64(i), s.size)
+		v, err := p.CreateVMO(options, s.prt, uint64(i), s.size)
 		if err != nil {
 			s.close()
 			return nil, err
@@ -125,7 +132,8 @@ func (s *pagerSetup) check() error {
 
 // serve starts n handler goroutines. Each waits on the port and answers a
 // READ request with supply_pages of exactly the requested range, taking the
-// data from the aux VMO as the setup's auxMode says.
+// data from the aux VMO as the setup's auxMode says, and a DIRTY request
+// with zx_pager_op_range(ZX_PAGER_OP_DIRTY) of exactly its range.
 func (s *pagerSetup) serve(n int) {
 	for i := 0; i < n; i++ {
 		s.wg.Add(1)
@@ -141,7 +149,18 @@ func (s *pagerSetup) serve(n int) {
 					continue
 				}
 				req := pkt.PageRequest()
-				if req.Command != zx.PagerVMORead || pkt.Key >= uint64(len(s.vmos)) {
+				if pkt.Key >= uint64(len(s.vmos)) {
+					continue
+				}
+				if req.Command == zx.PagerVMODirty {
+					if err := s.p.OpDirty(s.vmos[pkt.Key], req.Offset, req.Length); err != nil {
+						s.fail(fmt.Errorf("op_range(DIRTY) [%#x, +%#x): %w", req.Offset, req.Length, err))
+						return
+					}
+					s.dirties.Add(1)
+					continue
+				}
+				if req.Command != zx.PagerVMORead {
 					continue
 				}
 				v, aux := s.vmos[pkt.Key], s.auxes[pkt.Key]
@@ -320,4 +339,13 @@ func supplyRow(size int) func(*env) (*measurement, error) {
 			return time.Since(t0).Nanoseconds(), err
 		})
 	}
+}
+
+// addrsOf returns the addresses of pages [0, n) of the mapping of VMO i.
+func (s *pagerSetup) addrsOf(i, n int) []uintptr {
+	a := make([]uintptr, n)
+	for k := range a {
+		a[k] = s.addrs[i] + uintptr(k*pageSize)
+	}
+	return a
 }

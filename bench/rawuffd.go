@@ -16,12 +16,16 @@ import (
 // goHandler is the minimal raw userfaultfd handler in Go: one goroutine
 // blocks in ppoll(2) on the uffd and a stop eventfd, drains every queued
 // message with read(2), and answers each page fault with one UFFDIO_COPY of
-// one page (which wakes the faulter). It never touches registered memory.
+// one page (which wakes the faulter), or a write-protect fault with one
+// UFFDIO_WRITEPROTECT that lifts the protection of the page (which wakes
+// the writer). It never touches registered memory.
 type goHandler struct {
 	u    *uffd.UFFD
 	src  uintptr // one populated page, not registered
 	stop int     // eventfd
 	done chan struct{}
+
+	wpFaults atomic.Uint64 // write-protect faults among faults
 
 	faults atomic.Uint64
 	firstErr
@@ -66,8 +70,16 @@ func (h *goHandler) loop() {
 				if msgs[i].Event() != uffd.EventPagefault {
 					continue
 				}
-				_, addr, _ := msgs[i].Pagefault()
+				flags, addr, _ := msgs[i].Pagefault()
 				dst := uintptr(addr) &^ (ps - 1)
+				if flags.Has(uffd.PagefaultFlagWP) {
+					if err := h.u.WriteProtect(dst, ps, 0); err != nil {
+						h.fail(fmt.Errorf("UFFDIO_WRITEPROTECT clear at %#x: %w", dst, err))
+					}
+					h.wpFaults.Add(1)
+					h.faults.Add(1)
+					continue
+				}
 				if _, err := h.u.Copy(dst, h.src, ps, 0); err != nil {
 					if errors.Is(err, unix.EEXIST) {
 						_ = h.u.Wake(dst, ps)

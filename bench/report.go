@@ -91,6 +91,91 @@ func evalGoals(res map[string]*Result) []Goal {
 		}
 	}
 	gs = append(gs, judge(g, t1 != nil && t2 != nil))
+
+	// DIRTY: the round-trip goal applied to write-protect faults.
+	dt, rawWP := get("pager/dirty"), get("uffd/raw-wp")
+	g = Goal{Goal: "DIRTY round trip median ≤ 1.3× the raw write-protect handler (pager/dirty vs uffd/raw-wp; the round-trip goal applied to DIRTY)", Limit: 1.3, AtMost: true}
+	if dt != nil && rawWP != nil {
+		g.Value = float64(dt.MedianNs) / float64(rawWP.MedianNs)
+		g.Detail = fmt.Sprintf("%s vs %s", fmtNs(dt.MedianNs), fmtNs(rawWP.MedianNs))
+		if rt != nil {
+			g.Also = fmt.Sprintf("the READ round trip pager/roundtrip: %s (DIRTY is %.2f× it)", fmtNs(rt.MedianNs), float64(dt.MedianNs)/float64(rt.MedianNs))
+		}
+	}
+	gs = append(gs, judge(g, dt != nil && rawWP != nil))
+
+	// pagerd across processes.
+	prt, xraw := get("pagerd/roundtrip"), get("uffd/raw-xproc")
+	g = Goal{Goal: "pagerd single-page round trip median ≤ 1.3× the raw cross-process handler (pagerd/roundtrip vs uffd/raw-xproc)", Limit: 1.3, AtMost: true}
+	if prt != nil && xraw != nil {
+		g.Value = float64(prt.MedianNs) / float64(xraw.MedianNs)
+		g.Detail = fmt.Sprintf("%s vs %s", fmtNs(prt.MedianNs), fmtNs(xraw.MedianNs))
+		var also []string
+		for _, b := range []struct{ name, what string }{
+			{"uffd/raw-c-samecpu", "raw handler, same vCPU"},
+			{"uffd/raw-c-crosscpu", "raw handler, other vCPU"},
+		} {
+			if x := get(b.name); x != nil {
+				also = append(also, fmt.Sprintf("%.2f× vs %s (%s, %s)", float64(prt.MedianNs)/float64(x.MedianNs), b.name, b.what, fmtNs(x.MedianNs)))
+			}
+		}
+		g.Also = strings.Join(also, "; ")
+	}
+	gs = append(gs, judge(g, prt != nil && xraw != nil))
+
+	g = Goal{Goal: "pagerd round trip p99 ≤ 3× its median (pagerd/roundtrip)", Limit: 3, AtMost: true}
+	if prt != nil {
+		g.Value = float64(prt.P99Ns) / float64(prt.MedianNs)
+		g.Detail = fmt.Sprintf("p99 %s, median %s", fmtNs(prt.P99Ns), fmtNs(prt.MedianNs))
+		if xraw != nil {
+			g.Also = fmt.Sprintf("the raw cross-process handler's own p99/median: %.2f×", float64(xraw.P99Ns)/float64(xraw.MedianNs))
+		}
+	}
+	gs = append(gs, judge(g, prt != nil))
+
+	seq := get("pagerd/seq-prefetch")
+	g = Goal{Goal: "effective cost per page of a sequential scan through pagerd with prefetch ≤ 0.15× the raw single-page round trip (pagerd/seq-prefetch ns/page vs uffd/raw-xproc median)", Limit: 0.15, AtMost: true}
+	if seq != nil && xraw != nil && seq.FaultsPerSec > 0 {
+		perPage := 1e9 / seq.FaultsPerSec
+		g.Value = perPage / float64(xraw.MedianNs)
+		g.Detail = fmt.Sprintf("%s per page vs %s", fmtNs(int64(perPage)), fmtNs(xraw.MedianNs))
+		var also []string
+		if xraw.FaultsPerSec > 0 {
+			also = append(also, fmt.Sprintf("%.2f× the raw handler's mean cost per fault (%s)", perPage*xraw.FaultsPerSec/1e9, fmtNs(int64(1e9/xraw.FaultsPerSec))))
+		}
+		if prt != nil && prt.FaultsPerSec > 0 {
+			also = append(also, fmt.Sprintf("%.2f× pagerd's own single-page mean cost (%s)", perPage*prt.FaultsPerSec/1e9, fmtNs(int64(1e9/prt.FaultsPerSec))))
+		}
+		g.Also = strings.Join(also, "; ")
+	}
+	gs = append(gs, judge(g, seq != nil && xraw != nil && seq.FaultsPerSec > 0))
+
+	big, cp2 := get("pagerd/seq-1g"), cp
+	g = Goal{Goal: "sequential read of a file-backed VMO through pagerd ≥ 0.7× raw UFFDIO_COPY bandwidth (pagerd/seq-1g vs uffd/copy-2m, GB/s)", Limit: 0.7}
+	if big != nil && cp2 != nil {
+		g.Value = big.GBPerSec / cp2.GBPerSec
+		g.Detail = fmt.Sprintf("%s vs %s GB/s", fmtGB(big.GBPerSec), fmtGB(cp2.GBPerSec))
+		var also []string
+		if cpShmem != nil {
+			also = append(also, fmt.Sprintf("%.2f× a COPY of 2 MiB into memfd pages (uffd/copy-shmem-2m, %s GB/s)", big.GBPerSec/cpShmem.GBPerSec, fmtGB(cpShmem.GBPerSec)))
+		}
+		if mm := get("kernel/file-seq-1g"); mm != nil {
+			also = append(also, fmt.Sprintf("%.2f× a plain mmap of the same file (kernel/file-seq-1g, %s GB/s)", big.GBPerSec/mm.GBPerSec, fmtGB(mm.GBPerSec)))
+		}
+		g.Also = strings.Join(also, "; ")
+	}
+	gs = append(gs, judge(g, big != nil && cp2 != nil))
+
+	pt2 := get("pagerd/threads-2")
+	g = Goal{Goal: "pagerd faults/s with 2 faulting threads ≥ 1.6× one thread (pagerd/threads-2 vs pagerd/roundtrip)", Limit: 1.6}
+	if prt != nil && pt2 != nil {
+		g.Value = pt2.FaultsPerSec / prt.FaultsPerSec
+		g.Detail = fmt.Sprintf("%s vs %s faults/s", fmtRate(pt2.FaultsPerSec), fmtRate(prt.FaultsPerSec))
+		if c16 := get("pagerd/clients-16"); c16 != nil {
+			g.Also = fmt.Sprintf("16 client processes (pagerd/clients-16): %s faults/s, %.2f× one thread", fmtRate(c16.FaultsPerSec), c16.FaultsPerSec/prt.FaultsPerSec)
+		}
+	}
+	gs = append(gs, judge(g, prt != nil && pt2 != nil))
 	return gs
 }
 

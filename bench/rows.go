@@ -2,17 +2,12 @@ package bench
 
 import "fmt"
 
-// Placeholder texts.
-const (
-	notYetDirty  = "not yet: dirty tracking (TRAP_DIRTY, DIRTY requests) has not landed"
-	notYetPagerd = "pagerd not built yet"
-)
-
 // Plot panels.
 const (
 	panelKernel = "kernel"
 	panelUffd   = "uffd"
 	panelPager  = "pager"
+	panelPagerd = "pagerd"
 	panelScale  = "scale"
 	panelBulk   = "bulk"
 )
@@ -55,6 +50,8 @@ func allRows() []*Row {
 			Desc: "as raw-go on a MAP_SHARED memfd mapping (MISSING_SHMEM), the memory kind pager VMOs use"},
 		{Name: "uffd/raw-go-2t", Panel: panelUffd, Baseline: "uffd/raw-go", RatioBy: ByFaultsPerSec, run: rawRow(handlerGo, false, 2, -1, -1),
 			Desc: "as raw-go with 2 faulting C threads and one handler goroutine"},
+		{Name: "uffd/raw-wp", Panel: panelUffd, Baseline: "uffd/raw-go", RatioBy: ByMedian, run: rawWPRow,
+			Desc: "raw write-protect round trip: C thread writes to a present, write-protected page of a memfd mapping (MISSING|WP), a goroutine lifts the protection with UFFDIO_WRITEPROTECT"},
 		{Name: "uffd/raw-xproc", Panel: panelUffd, Baseline: "uffd/raw-go", RatioBy: ByMedian, run: xprocRow,
 			Desc: "as raw-go across processes: a child creates and registers the uffd, sends it with SCM_RIGHTS and faults; this process serves"},
 	}
@@ -87,8 +84,8 @@ func allRows() []*Row {
 			Desc: "as roundtrip, supplying page i from aux page i of an aux VMO written in full in advance (cost grows with -n: SEEK_HOLE walks the aux data after the page)"},
 		&Row{Name: "pager/vmo-read", Panel: panelPager, Baseline: "pager/roundtrip", RatioBy: ByMedian, run: vmoReadRow,
 			Desc: "zx_vmo_read of one absent page from a goroutine (no fault: request, packet, supply, wake)"},
-		&Row{Name: "pager/dirty", Panel: panelPager, Baseline: "pager/roundtrip", RatioBy: ByMedian, Placeholder: notYetDirty,
-			Desc: "DIRTY round trip: write to a clean TRAP_DIRTY page, DIRTY packet, OP_DIRTY"},
+		&Row{Name: "pager/dirty", Panel: panelPager, Baseline: "uffd/raw-wp", RatioBy: ByMedian, run: pagerDirtyRow,
+			Desc: "DIRTY round trip: C thread writes to a clean page of a TRAP_DIRTY pager VMO (all pages supplied in advance), a goroutine takes the DIRTY packet and answers ZX_PAGER_OP_DIRTY, the write resumes"},
 		&Row{Name: "pager/threads-1", Panel: panelScale, Baseline: "uffd/raw-go", RatioBy: ByFaultsPerSec, run: pagerFaultRow(1, 1, 1, auxSparse),
 			Desc: "faults/s with 1 faulting C thread on one pager VMO, 1 handler goroutine"},
 		&Row{Name: "pager/threads-2", Panel: panelScale, Baseline: "pager/threads-1", RatioBy: ByFaultsPerSec, run: pagerFaultRow(2, 1, 2, auxSparse),
@@ -107,16 +104,24 @@ func allRows() []*Row {
 			Desc: fmt.Sprintf("one supply_pages of %s from a written aux VMO into an absent pager VMO range, no faulter waiting", sizeName(b.size))})
 	}
 
-	// pagerd, the service (not built yet): the rows it will fill.
+	// pagerd, the service: a server in this process, client processes
+	// faulting from C threads.
 	rows = append(rows,
-		&Row{Name: "pagerd/roundtrip", Panel: panelUffd, Baseline: "uffd/raw-xproc", RatioBy: ByMedian, Placeholder: notYetPagerd,
-			Desc: "single-page READ round trip of a client process served by pagerd over its uffd"},
-		&Row{Name: "pagerd/threads-2", Panel: panelScale, Baseline: "pagerd/roundtrip", RatioBy: ByFaultsPerSec, Placeholder: notYetPagerd,
-			Desc: "faults/s of a client with 2 faulting threads"},
-		&Row{Name: "pagerd/clients-16", Panel: panelScale, Baseline: "pagerd/roundtrip", RatioBy: ByFaultsPerSec, Placeholder: notYetPagerd,
-			Desc: "faults/s of 16 client processes faulting at once"},
-		&Row{Name: "pagerd/supply-2m", Panel: panelBulk, Baseline: "uffd/copy-shmem-2m", RatioBy: ByGBPerSec, Placeholder: notYetPagerd,
-			Desc: "2 MiB supplied into a client's VMO from pagerd's backing store"},
+		&Row{Name: "pagerd/roundtrip", Panel: panelPagerd, Baseline: "uffd/raw-xproc", RatioBy: ByMedian, run: pagerdFaultRow(1, 1),
+			Desc: "single-page READ round trip of a client process served by pagerd (read-ahead off, store file in the page cache): client C thread faults, pagerd's epoll loop reads the client's uffd, a worker preads the page and COPYs it into the VMO, wakes the client"},
+		&Row{Name: "pagerd/threads-2", Panel: panelPagerd, Baseline: "pagerd/roundtrip", RatioBy: ByFaultsPerSec, run: pagerdFaultRow(1, 2),
+			Desc: "as roundtrip with 2 faulting C threads in the client on disjoint pages (ratio: faults/s)"},
+		&Row{Name: "pagerd/clients-16", Panel: panelPagerd, Baseline: "pagerd/roundtrip", RatioBy: ByFaultsPerSec, run: pagerdFaultRow(16, 1),
+			Desc: "16 client processes with one faulting thread each, on disjoint ranges of one VMO, released together (ratio: faults/s, all clients over the common span)"},
+		&Row{Name: "pagerd/seq-prefetch", Panel: panelPagerd, Baseline: "uffd/raw-xproc", RatioBy: ByFaultsPerSec, run: pagerdSeqRow(false),
+			Desc: "sequential scan (one byte of every page, -n pages) through pagerd with its default read-ahead (window 1 → 256 pages): most touches hit pages an earlier fill brought (ratio: pages/s vs single-page faults/s)"},
+		&Row{Name: "kernel/file-seq-1g", Panel: panelPagerd, run: mmapSeqRow,
+			Desc: "every page of pagerd/seq-1g's store file read in order through a plain read-only mmap of it in this process (page cache, fault-around): the zero-copy reference"},
+		&Row{Name: "pagerd/seq-1g", Panel: panelPagerd, Baseline: "uffd/copy-2m", RatioBy: ByGBPerSec, run: pagerdSeqRow(true),
+			Refs: []string{"uffd/copy-shmem-2m", "kernel/file-seq-1g"},
+			Desc: "sequential read of a whole file-backed VMO (-seqmb, 1 GiB by default) through pagerd with read-ahead, one client thread, GB/s (ratio: vs a raw UFFDIO_COPY of 2 MiB)"},
+		&Row{Name: "pagerd/supply-2m", Panel: panelBulk, Baseline: "uffd/copy-shmem-2m", RatioBy: ByGBPerSec, run: pagerdSupplyRow(2 << 20),
+			Desc: "2 MiB supplied per fault into a client's VMO from the store (read-ahead fixed at 512 pages: pread 2 MiB, one UFFDIO_COPY, wake); one client thread touches the first page of each 2 MiB chunk"},
 	)
 	return rows
 }

@@ -19,11 +19,12 @@ var panelTitles = map[string]string{
 	panelKernel: "In-kernel faults (no userspace involved)",
 	panelUffd:   "Raw userfaultfd round trips (MISSING + COPY, one page per fault)",
 	panelPager:  "This project: the in-process pager",
+	panelPagerd: "This project: pagerd across processes (client faults, pagerd serves from its store)",
 	panelScale:  "Scaling: faulting threads and VMOs (per-fault latency)",
 	panelBulk:   "Bulk: time per operation (64 KiB, 2 MiB, 64 MiB)",
 }
 
-var panelOrder = []string{panelKernel, panelUffd, panelPager, panelScale, panelBulk}
+var panelOrder = []string{panelKernel, panelUffd, panelPager, panelPagerd, panelScale, panelBulk}
 
 var palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
 

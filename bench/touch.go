@@ -90,6 +90,10 @@ func touch(spec touchSpec, duration time.Duration, check func() error) (*measure
 			m.samples = append(m.samples, j.Lat...)
 		}
 		m.wallNs += end - start
+		if m.startNs == 0 {
+			m.startNs = start
+		}
+		m.endNs = end
 		m.faults += int64(total)
 		pos += per
 		if check != nil {

@@ -36,6 +36,7 @@ func run() int {
 	bulkMB := flag.Int64("bulkmb", def.BulkBytes>>20, "MiB each bulk row moves (iterations = this / size)")
 	minIters := flag.Int("miniters", def.MinIters, "least iterations of a bulk row")
 	fileMB := flag.Int64("filemb", def.FileSize>>20, "size in MiB of the file the kernel/file-* rows read")
+	seqMB := flag.Int64("seqmb", def.SeqBytes>>20, "size in MiB of the object pagerd/seq-1g reads through pagerd (and kernel/file-seq-1g through mmap)")
 	dir := flag.String("dir", "", "directory for the test file (default $TMPDIR or /tmp; use a real disk)")
 	rowsRe := flag.String("rows", "", "run only rows whose name matches this regexp (plus their baselines)")
 	noBase := flag.Bool("nobaselines", false, "with -rows: do not add the baselines of the selected rows")
@@ -76,12 +77,13 @@ func run() int {
 	cfg := def
 	cfg.N, cfg.Warmup, cfg.Duration = *n, *warmup, *duration
 	cfg.BulkBytes, cfg.MinIters, cfg.FileSize, cfg.Dir = *bulkMB<<20, *minIters, *fileMB<<20, *dir
+	cfg.SeqBytes = *seqMB << 20
 	cfg.RowTimeout = *rowTimeout
 	if cfg.RowTimeout == 0 {
 		cfg.RowTimeout = 10*cfg.Duration + 2*time.Minute
 	}
-	if cfg.N < 1 || cfg.Warmup < 0 || cfg.MinIters < 1 || cfg.Duration <= 0 {
-		fmt.Fprintln(os.Stderr, "pagerbench: -n and -miniters must be ≥ 1, -warmup ≥ 0, -duration > 0")
+	if cfg.N < 1 || cfg.Warmup < 0 || cfg.MinIters < 1 || cfg.Duration <= 0 || cfg.SeqBytes < 1<<20 {
+		fmt.Fprintln(os.Stderr, "pagerbench: -n and -miniters must be ≥ 1, -warmup ≥ 0, -duration > 0, -seqmb ≥ 1")
 		return 2
 	}
 	if !*quiet {
