@@ -32,6 +32,7 @@ type Mapping struct {
 	length   uint64
 	offset   uint64
 	writable bool
+	owned    bool // mmap'd by Map (Unmap munmaps it), not by the caller of Attach
 
 	mu    sync.RWMutex // Populate (read) against Unmap (write)
 	state atomic.Int32
@@ -49,19 +50,8 @@ type Mapping struct {
 // limit), ZX_ERR_INVALID_ARGS, ZX_ERR_ALREADY_BOUND, ZX_ERR_BAD_STATE; on
 // any error nothing stays mapped or registered.
 func (v *VMO) Map(offset, length uint64, writable bool) (*Mapping, error) {
-	c := v.c
-	ps := c.pageSize
-	if length == 0 || offset%ps != 0 || length%ps != 0 {
-		return nil, zxErr(zx.ErrInvalidArgs, "map VMO %d (%q): offset %#x and length %#x must be multiples of the page size %#x, length non-zero", v.id, v.name, offset, length, ps)
-	}
-	if end := offset + length; end < offset || end > v.size {
-		return nil, zxErr(zx.ErrOutOfRange, "map VMO %d (%q): [%#x, +%#x) is outside its %#x bytes", v.id, v.name, offset, length, v.size)
-	}
-	if writable && v.readOnly {
-		return nil, zxErr(zx.ErrAccessDenied, "map VMO %d (%q) writable: the VMO is read-only", v.id, v.name)
-	}
-	if uint64(uintptr(length)) != length {
-		return nil, zxErr(zx.ErrOutOfRange, "map VMO %d (%q): length %#x does not fit the address space", v.id, v.name, length)
+	if err := v.checkMap("map", offset, length, writable); err != nil {
+		return nil, err
 	}
 	if err := v.begin(); err != nil {
 		return nil, err
@@ -72,23 +62,84 @@ func (v *VMO) Map(offset, length uint64, writable bool) (*Mapping, error) {
 	if writable {
 		prot |= unix.PROT_WRITE
 	}
-	// A read-only VMO comes as an O_RDONLY fd, and userfaultfd refuses to
-	// register a shared mapping of a file it may not write (EPERM: the
-	// VMA lacks VM_MAYWRITE). A private mapping may always be written
-	// (copy-on-write), so it registers; read faults still map the shared
-	// page-cache pages pagerd supplies, and nothing this process does to
-	// its mapping can reach the VMO.
-	share := unix.MAP_SHARED
-	if v.readOnly {
-		share = unix.MAP_PRIVATE
-	}
-	ptr, err := unix.MmapPtr(v.fd, int64(offset), nil, uintptr(length), prot, share)
+	ptr, err := unix.MmapPtr(v.fd, int64(offset), nil, uintptr(length), prot, v.MapFlags())
 	if err != nil {
 		return nil, fmt.Errorf("client: map VMO %d (%q) [%#x, +%#x) writable=%v: %w", v.id, v.name, offset, length, writable, os.NewSyscallError("mmap", err))
 	}
+	m, err := v.attach(ptr, offset, length, writable, true)
+	if err != nil {
+		unix.MunmapPtr(ptr, uintptr(length))
+		return nil, err
+	}
+	return m, nil
+}
+
+// MapFlags is the mmap sharing flag a mapping of the VMO's memfd must use:
+// MAP_SHARED, or MAP_PRIVATE for a read-only VMO. A read-only VMO comes as
+// an O_RDONLY fd, and userfaultfd refuses to register a shared mapping of a
+// file it may not write (EPERM: the VMA lacks VM_MAYWRITE). A private
+// mapping may always be written (copy-on-write), so it registers; read
+// faults still map the shared pages pagerd supplies, and nothing this
+// process does to its mapping can reach the VMO.
+func (v *VMO) MapFlags() int {
+	if v.readOnly {
+		return unix.MAP_PRIVATE
+	}
+	return unix.MAP_SHARED
+}
+
+// Attach registers a mapping that the caller made itself: [addr,
+// addr+length) must be an mmap of the VMO's memfd (Fd) from VMO offset
+// offset on, with the flag MapFlags gives, writable (PROT_WRITE) only if
+// writable is set. Attach marks it MADV_DONTFORK and registers it with the
+// session's userfaultfd and with pagerd, as Map does, so pagerd supplies its
+// pages from then on. Until Attach returns, nothing must touch the range.
+// The argument rules and errors are Map's, and addr must be page-aligned.
+// Unmap of the returned Mapping unregisters the range and leaves it
+// PROT_NONE; unmapping the memory is the caller's. Package syscalls uses
+// Attach for zx_vmar_map of a pagerd VMO.
+func (v *VMO) Attach(addr uintptr, offset, length uint64, writable bool) (*Mapping, error) {
+	if err := v.checkMap("attach", offset, length, writable); err != nil {
+		return nil, err
+	}
+	if uint64(addr)%v.c.pageSize != 0 || addr == 0 {
+		return nil, zxErr(zx.ErrInvalidArgs, "attach to VMO %d (%q): address %#x is not page-aligned", v.id, v.name, addr)
+	}
+	if err := v.begin(); err != nil {
+		return nil, err
+	}
+	defer v.finish()
+	return v.attach(pointerAt(addr), offset, length, writable, false)
+}
+
+// pointerAt converts the address of memory outside the Go heap (an mmap) to
+// a pointer, without the uintptr-to-pointer conversion vet objects to.
+func pointerAt(addr uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&addr)) }
+
+// checkMap checks the arguments of Map and Attach.
+func (v *VMO) checkMap(what string, offset, length uint64, writable bool) error {
+	ps := v.c.pageSize
+	if length == 0 || offset%ps != 0 || length%ps != 0 {
+		return zxErr(zx.ErrInvalidArgs, "%s VMO %d (%q): offset %#x and length %#x must be multiples of the page size %#x, length non-zero", what, v.id, v.name, offset, length, ps)
+	}
+	if end := offset + length; end < offset || end > v.size {
+		return zxErr(zx.ErrOutOfRange, "%s VMO %d (%q): [%#x, +%#x) is outside its %#x bytes", what, v.id, v.name, offset, length, v.size)
+	}
+	if writable && v.readOnly {
+		return zxErr(zx.ErrAccessDenied, "%s VMO %d (%q) writable: the VMO is read-only", what, v.id, v.name)
+	}
+	if uint64(uintptr(length)) != length {
+		return zxErr(zx.ErrOutOfRange, "%s VMO %d (%q): length %#x does not fit the address space", what, v.id, v.name, length)
+	}
+	return nil
+}
+
+// attach registers the mapped range at ptr with the uffd, the guard and
+// pagerd; on error nothing stays registered (the memory stays mapped).
+func (v *VMO) attach(ptr unsafe.Pointer, offset, length uint64, writable, owned bool) (*Mapping, error) {
+	c := v.c
 	addr := uintptr(ptr)
 	fail := func(err error) (*Mapping, error) {
-		unix.MunmapPtr(ptr, uintptr(length))
 		return nil, withContext(err, "map VMO %d (%q) [%#x, +%#x) writable=%v at %#x", v.id, v.name, offset, length, writable, addr)
 	}
 	// A forked child must not inherit a mapping whose faults nobody
@@ -117,7 +168,7 @@ func (v *VMO) Map(offset, length uint64, writable bool) (*Mapping, error) {
 		u.Unregister(addr, uintptr(length))
 		return fail(err)
 	}
-	m := &Mapping{v: v, id: id, ptr: ptr, length: length, offset: offset, writable: writable, gone: make(chan struct{})}
+	m := &Mapping{v: v, id: id, ptr: ptr, length: length, offset: offset, writable: writable, owned: owned, gone: make(chan struct{})}
 	v.mu.Lock()
 	v.maps[m] = struct{}{}
 	v.mu.Unlock()
@@ -221,7 +272,8 @@ func (m *Mapping) Populate(offset, length uint64, write bool) error {
 
 // Unmap removes the mapping: it makes the range inaccessible, unregisters
 // it from the userfaultfd (so that no later fault for it can reach pagerd),
-// tells pagerd (UnregisterMapping) and then munmaps it. Concurrent
+// tells pagerd (UnregisterMapping) and then munmaps it (a mapping from
+// Attach is left mapped, PROT_NONE, for its owner to munmap). Concurrent
 // Populate calls fail with ErrClosed; a thread touching the range during
 // Unmap gets SIGSEGV (never a zero page). If the session has already
 // ended, the mapping is still removed and Unmap returns nil. A second
@@ -236,6 +288,29 @@ func (m *Mapping) Unmap() error {
 	delete(m.v.maps, m)
 	m.v.mu.Unlock()
 	return err
+}
+
+// release forgets a mapping from Attach whose memory the caller has already
+// munmapped, or split into pieces that stay registered (package vmo's
+// partial unmap, see objectSource): the guard and pagerd forget it; the
+// userfaultfd registration and the memory are left alone.
+func (m *Mapping) release() {
+	if !m.state.CompareAndSwap(stateMapped, stateUnmapping) {
+		return
+	}
+	defer close(m.gone)
+	c := m.v.c
+	c.mu.Lock()
+	g := c.g
+	c.mu.Unlock()
+	g.remove(uintptr(m.ptr), m.length)
+	m.mu.Lock() // wait for Populate calls to return
+	m.mu.Unlock()
+	_, fds, _ := c.roundTrip(&proto.UnregisterMapping{ReqID: c.newID(), MappingID: m.id})
+	closeFDs(fds)
+	m.v.mu.Lock()
+	delete(m.v.maps, m)
+	m.v.mu.Unlock()
 }
 
 func (m *Mapping) unmap() error {
@@ -264,6 +339,9 @@ func (m *Mapping) unmap() error {
 	closeFDs(fds)
 	if err != nil && !sessionGone(err) {
 		errs = append(errs, withContext(err, "unregister mapping %d at %#x", m.id, addr))
+	}
+	if !m.owned {
+		return errors.Join(errs...)
 	}
 	if err := unix.MunmapPtr(m.ptr, n); err != nil {
 		errs = append(errs, fmt.Errorf("client: unmap mapping %d at %#x: %w", m.id, addr, os.NewSyscallError("munmap", err)))

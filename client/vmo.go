@@ -39,8 +39,12 @@ type VMO struct {
 
 	mu       sync.Mutex
 	closed   bool
+	object   bool // Object was called
 	maps     map[*Mapping]struct{}
 	inflight sync.WaitGroup // Map calls in progress
+
+	ioMu sync.Mutex
+	io   *Mapping // the whole VMO, for ReadAt and WriteAt; made on first use
 	gone     chan struct{}  // closed when Close has finished
 }
 

@@ -235,3 +235,68 @@ func TestUnregisterAndClose(t *testing.T) {
 		t.Fatalf("store after close: %q %v", got, err)
 	}
 }
+
+// TestSplitMapping: a client splitting a mapping (a partial unmap) registers
+// each remaining piece inside the old mapping before it unregisters the old
+// one; a piece must lie wholly inside, at the same VMO offsets and with the
+// same writability, and faults in a piece are served throughout.
+func TestSplitMapping(t *testing.T) {
+	f := newFixture(t, nil)
+	data := pattern(8*pageSize, 11)
+	f.writeObject("x", data)
+	c := f.dial()
+	o, fd := c.mustOpen("x", 0)
+	m := c.mustMap(o.VMOID, fd, 0, 6*pageSize, true)
+	reg := func(a, length, off uint64, flags uint32) (uint64, error) {
+		r, _, err := c.call(&proto.RegisterMapping{ReqID: c.id(), VMOID: o.VMOID, Addr: a, Length: length, VMOOffset: off, Flags: flags})
+		if err != nil {
+			return 0, err
+		}
+		return r.(*proto.MappingRegistered).MappingID, nil
+	}
+	base := uint64(m.addr)
+	_, err := reg(base+2*pageSize, 2*pageSize, 3*pageSize, proto.MapWritable)
+	wantStatus(t, "a piece at other offsets", err, zx.ErrInvalidArgs)
+	_, err = reg(base+2*pageSize, 2*pageSize, 2*pageSize, 0)
+	wantStatus(t, "a read-only piece of a writable mapping", err, zx.ErrInvalidArgs)
+	_, err = reg(base+4*pageSize, 4*pageSize, 4*pageSize, proto.MapWritable)
+	wantStatus(t, "a piece sticking out", err, zx.ErrInvalidArgs)
+
+	// Split: keep [0, 2) and [5, 6), drop [2, 5).
+	lo, err := reg(base, 2*pageSize, 0, proto.MapWritable)
+	if err != nil {
+		t.Fatalf("first piece: %v", err)
+	}
+	hi, err := reg(base+5*pageSize, pageSize, 5*pageSize, proto.MapWritable)
+	if err != nil {
+		t.Fatalf("second piece: %v", err)
+	}
+	// While both the old mapping and the pieces are registered, faults in
+	// a piece and in the part being dropped are served.
+	equalAt(t, "page 1", readC(t, m.addr+pageSize, pageSize).Data, data[pageSize:2*pageSize])
+	equalAt(t, "page 3", readC(t, m.addr+3*pageSize, pageSize).Data, data[3*pageSize:4*pageSize])
+	if err := c.uf.Unregister(m.addr+2*pageSize, 3*pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.call(&proto.UnregisterMapping{ReqID: c.id(), MappingID: m.id}); err != nil {
+		t.Fatal(err)
+	}
+	// Only the pieces remain: their faults are served, reads and writes.
+	equalAt(t, "page 0", readC(t, m.addr, pageSize).Data, data[:pageSize])
+	equalAt(t, "page 5", readC(t, m.addr+5*pageSize, pageSize).Data, data[5*pageSize:6*pageSize])
+	if r := writeC(t, m.addr+pageSize, []byte("piece")); r.Signo != 0 {
+		t.Fatalf("write to a piece: signal %d", r.Signo)
+	}
+	if st := c.stats(o.VMOID); st.Mappings != 2 || st.DirtyBytes != pageSize {
+		t.Fatalf("after the split: %d mappings, %d dirty bytes; want 2 and one page", st.Mappings, st.DirtyBytes)
+	}
+	// The dropped range is free again: a new mapping may take it.
+	if _, err := reg(base+2*pageSize, 3*pageSize, 0, 0); err != nil {
+		t.Fatalf("a new mapping in the hole: %v", err)
+	}
+	for _, id := range []uint64{lo, hi} {
+		if _, _, err := c.call(&proto.UnregisterMapping{ReqID: c.id(), MappingID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

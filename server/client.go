@@ -60,29 +60,46 @@ type mapping struct {
 	ra readahead.Tracker // under v.mu
 }
 
-// lookup finds the mapping holding addr, without locks.
+// lookup finds the mapping holding addr, without locks. Mappings are
+// disjoint except while a client splits one (a partial unmap, see
+// acceptsLocked): then the pieces are registered inside the old mapping
+// before it goes. The table is sorted by start, outer mapping first, so the
+// last mapping starting at or below addr holds it in every ordinary case;
+// otherwise an enclosing one is found walking back (only during a split,
+// or for an address no mapping holds).
 func (c *client) lookup(addr uint64) *mapping {
 	mp := c.maps.Load()
 	if mp == nil {
 		return nil
 	}
 	ms := *mp
-	i := sort.Search(len(ms), func(i int) bool { return ms[i].addr+ms[i].length > addr })
-	if i < len(ms) && ms[i].addr <= addr {
-		return ms[i]
+	i := sort.Search(len(ms), func(i int) bool { return ms[i].addr > addr })
+	for i--; i >= 0; i-- {
+		if addr < ms[i].addr+ms[i].length {
+			return ms[i]
+		}
 	}
 	return nil
 }
 
-// overlapsLocked reports whether [addr, addr+length) overlaps a mapping;
-// c.mu is held.
-func (c *client) overlapsLocked(addr, length uint64) bool {
+// acceptsLocked reports whether [addr, addr+length) of VMO vmoID at VMO
+// offset off may be registered: it overlaps no mapping, or it lies wholly
+// inside every mapping it overlaps, of the same VMO at the same offsets and
+// with the same writability. The second case is a client splitting a
+// mapping (zx_vmar_unmap of part of it): it registers each remaining piece
+// before it unregisters the old mapping, so that no fault in a piece ever
+// finds no mapping. c.mu is held.
+func (c *client) acceptsLocked(addr, length, vmoID, off uint64, writable bool) bool {
 	for _, m := range c.byID {
-		if addr < m.addr+m.length && m.addr < addr+length {
-			return true
+		if addr >= m.addr+m.length || m.addr >= addr+length {
+			continue
+		}
+		inside := m.addr <= addr && addr+length <= m.addr+m.length
+		if !inside || m.vmoID != vmoID || m.off+(addr-m.addr) != off || m.writable != writable {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // publishLocked rebuilds the sorted lookup table from byID; c.mu is held.
@@ -91,7 +108,12 @@ func (c *client) publishLocked() {
 	for _, m := range c.byID {
 		ms = append(ms, m)
 	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].addr < ms[j].addr })
+	sort.Slice(ms, func(i, j int) bool {
+		if ms[i].addr != ms[j].addr {
+			return ms[i].addr < ms[j].addr
+		}
+		return ms[i].length > ms[j].length // an enclosing mapping first
+	})
 	c.maps.Store(&ms)
 }
 

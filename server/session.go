@@ -296,7 +296,7 @@ func (s *Server) registerRequest(c *client, m *proto.RegisterMapping, fds []int)
 		}
 		return nil, errf(zx.ErrNoResources, "client has %d bytes mapped; %d more exceed the limit %d", total, m.Length, s.cfg.Limits.MaxMappedBytes)
 	}
-	if c.overlapsLocked(m.Addr, m.Length) {
+	if !c.acceptsLocked(m.Addr, m.Length, m.VMOID, m.VMOOffset, writable) {
 		c.mu.Unlock()
 		if uf != nil {
 			uf.Close()

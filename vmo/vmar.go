@@ -225,10 +225,11 @@ func (r *VMAR) Map(options uint32, vmarOffset uint64, v *VMO, vmoOffset, length 
 func (r *VMAR) place(v *VMO, addr uintptr, size uint64, perms uint32, vmoOffset uint64,
 	specific, upper bool, vmarOffset, align uint64) (uintptr, error) {
 	prot, fd := protOf(perms), v.res.fd
+	vmoOffset += v.base // a slice's pages start at its base in the shared memfd
 	var base uintptr
 	switch {
 	case specific:
-		a, errno := mmapRaw(addr, size, prot, unix.MAP_SHARED|unix.MAP_FIXED_NOREPLACE, fd, vmoOffset)
+		a, errno := mmapRaw(addr, size, prot, v.share|unix.MAP_FIXED_NOREPLACE, fd, vmoOffset)
 		if errno == unix.EEXIST {
 			return 0, errf(zx.ErrAlreadyExists, "[%#x, +%#x) is in use", addr, size)
 		}
@@ -249,7 +250,7 @@ func (r *VMAR) place(v *VMO, addr uintptr, size uint64, perms uint32, vmoOffset 
 			return 0, errnoErr(errno, "reserving %#x bytes", resLen)
 		}
 		aligned := uintptr((uint64(res) + align - 1) &^ (align - 1))
-		a, errno := mmapRaw(aligned, size, prot, unix.MAP_SHARED|unix.MAP_FIXED, fd, vmoOffset)
+		a, errno := mmapRaw(aligned, size, prot, v.share|unix.MAP_FIXED, fd, vmoOffset)
 		if errno != 0 {
 			munmapRaw(res, resLen)
 			return 0, errnoErr(errno, "mmap of VMO %d", v.koid)
@@ -262,7 +263,7 @@ func (r *VMAR) place(v *VMO, addr uintptr, size uint64, perms uint32, vmoOffset 
 		if upper && vmarOffset >= size {
 			hint = r.base + uintptr(vmarOffset-size)
 		}
-		a, errno := mmapRaw(hint, size, prot, unix.MAP_SHARED, fd, vmoOffset)
+		a, errno := mmapRaw(hint, size, prot, v.share, fd, vmoOffset)
 		if errno != 0 {
 			return 0, errnoErr(errno, "mmap of VMO %d", v.koid)
 		}

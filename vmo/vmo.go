@@ -32,6 +32,7 @@ type VMO struct {
 	options uint32
 	src     Source
 	res     *resources
+	share   uintptr       // mmap flag of its mappings: MAP_SHARED, or MAP_PRIVATE (Adopt)
 	size    atomic.Uint64 // page-rounded size
 	signals object.Signals
 
@@ -46,6 +47,13 @@ type VMO struct {
 	uses        int  // operations in flight (they keep the VMO from being destroyed)
 	noHandles   bool // OnZeroHandles was called
 	destroyed   bool
+
+	// Children (child.go). parent, kind and base are set once, when the
+	// child is created; children is guarded by mu.
+	parent   *VMO
+	kind     ChildKind
+	base     uint64 // a slice's offset in the memfd it shares with its parent
+	children []*VMO
 }
 
 // resources are what must be released exactly once: the memfd and the
@@ -79,7 +87,7 @@ func (r *resources) unmapInternalLocked() {
 }
 
 func newVMO(fd int, size, contentSize uint64, options uint32, src Source) *VMO {
-	v := &VMO{koid: object.NewKoid(), options: options, src: src, res: &resources{fd: fd}}
+	v := &VMO{koid: object.NewKoid(), options: options, src: src, res: &resources{fd: fd}, share: unix.MAP_SHARED}
 	v.size.Store(size)
 	v.contentSize = contentSize
 	v.signals.Update(0, zx.VMOZeroChildren)
@@ -97,7 +105,9 @@ func (v *VMO) Type() zx.ObjType { return zx.ObjTypeVMO }
 func (v *VMO) Koid() zx.Koid { return v.koid }
 
 // Fd returns the memfd, or -1 once the VMO has been destroyed (it stays valid
-// until Source.Destroyed has returned and no operation is in flight).
+// until Source.Destroyed has returned and no operation is in flight). A
+// slice shares its parent's memfd (a duplicate descriptor): its pages start
+// at Base in it.
 func (v *VMO) Fd() int {
 	v.res.mu.Lock()
 	defer v.res.mu.Unlock()
@@ -179,4 +189,7 @@ func (v *VMO) finishLocked() {
 		v.src.Destroyed(v)
 	}
 	v.res.close()
+	if v.parent != nil {
+		v.parent.childGone(v)
+	}
 }
