@@ -30,8 +30,12 @@ func (v *VMO) SetName(name string) {
 
 // CommittedBytes is the committed_bytes of ZX_INFO_VMO: for a plain VMO the
 // memfd's allocated pages (fstat st_blocks), for a pager VMO what its Source
-// reports. A destroyed VMO has none.
+// reports. A destroyed VMO has none, and neither has a slice: as in Zircon,
+// its pages are attributed to the VMO it is a slice of.
 func (v *VMO) CommittedBytes() uint64 {
+	if v.kind == ChildSlice {
+		return 0
+	}
 	if err := v.acquire(); err != nil {
 		return 0
 	}
@@ -56,8 +60,9 @@ func (v *VMO) NumMappings() int {
 // Info is ZX_INFO_VMO (zx_info_vmo_t v4) as seen through a handle with the
 // given rights: koid, name, size, flags (TYPE_PAGED, RESIZABLE, DISCARDABLE,
 // PAGER_BACKED for pager VMOs, VIA_HANDLE), committed and populated bytes,
-// number of mappings, the handle's rights, cached policy, share count 1. A
-// VMO has no parent or children yet.
+// number of mappings, the handle's rights, cached policy, share count 1, the
+// parent's koid and the number of children (zx_vmo_create_child), and
+// IS_COW_CLONE for snapshots and clones.
 func (v *VMO) Info(rights zx.Rights) zx.InfoVMORecord {
 	committed := v.CommittedBytes()
 	rec := zx.InfoVMORecord{
@@ -70,8 +75,9 @@ func (v *VMO) Info(rights zx.Rights) zx.InfoVMORecord {
 		HandleRights:   rights,
 		CachePolicy:    zx.CachePolicyCached,
 	}
-	// Every page is private to this VMO (no children yet): the private and
-	// scaled counts equal the committed count.
+	// Pages are never shared between VMOs here (a slice counts none, a
+	// clone counts the pages it copied): the private and scaled counts
+	// equal the committed count.
 	rec.CommittedPrivateBytes = committed
 	rec.PopulatedPrivateBytes = committed
 	rec.CommittedScaledBytes = committed
@@ -85,7 +91,14 @@ func (v *VMO) Info(rights zx.Rights) zx.InfoVMORecord {
 	if v.src != nil {
 		rec.Flags |= zx.InfoVMOPagerBacked
 	}
+	if v.kind == ChildCOWClone {
+		rec.Flags |= zx.InfoVMOIsCOWClone
+	}
+	if v.parent != nil {
+		rec.ParentKoid = v.parent.koid
+	}
 	v.mu.Lock()
+	rec.NumChildren = uint64(len(v.children))
 	rec.Name = v.name
 	rec.NumMappings = uint64(v.numMappings)
 	v.mu.Unlock()

@@ -47,7 +47,7 @@ func (v *VMO) internalMapping(size uint64) (uintptr, error) {
 	}
 	r.unmapInternalLocked()
 	addr, _, errno := unix.Syscall6(unix.SYS_MMAP, 0, uintptr(size),
-		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, uintptr(r.fd), 0)
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, uintptr(r.fd), uintptr(v.base))
 	if errno != 0 {
 		return 0, errnoErr(errno, "internal mapping of %#x bytes of VMO %d", size, v.koid)
 	}

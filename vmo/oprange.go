@@ -97,7 +97,7 @@ func (v *VMO) commit(off, length uint64) error {
 		return err
 	}
 	// KEEP_SIZE: never grow the memfd, whatever happens.
-	if err := unix.Fallocate(v.res.fd, unix.FALLOC_FL_KEEP_SIZE, int64(aoff), int64(alen)); err != nil {
+	if err := unix.Fallocate(v.res.fd, unix.FALLOC_FL_KEEP_SIZE, int64(v.base+aoff), int64(alen)); err != nil {
 		return errnoErr(err, "commit [%#x, +%#x) of VMO %d", aoff, alen, v.koid)
 	}
 	return nil
@@ -138,7 +138,7 @@ func (v *VMO) punch(off, length uint64) error {
 	if length == 0 {
 		return nil
 	}
-	err := unix.Fallocate(v.res.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(off), int64(length))
+	err := unix.Fallocate(v.res.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(v.base+off), int64(length))
 	if err != nil {
 		return errnoErr(err, "punch [%#x, +%#x) of VMO %d", off, length, v.koid)
 	}
@@ -235,11 +235,11 @@ func (v *VMO) zeroPartial(page, from, to uint64) error {
 
 // pageHasData reports whether the memfd page at off is allocated.
 func (v *VMO) pageHasData(off uint64) bool {
-	data, err := unix.Seek(v.res.fd, int64(off), unix.SEEK_DATA)
+	data, err := unix.Seek(v.res.fd, int64(v.base+off), unix.SEEK_DATA)
 	if err == unix.ENXIO {
 		return false
 	}
-	return err != nil || uint64(data) < off+zx.PageSize
+	return err != nil || uint64(data) < v.base+off+zx.PageSize
 }
 
 // zeroPaged zeroes [start, end) of a pager VMO as Zircon's ZeroRange does:

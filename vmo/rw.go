@@ -76,7 +76,7 @@ func (v *VMO) Write(p []byte, off uint64) error {
 func (v *VMO) pread(p []byte, off uint64) error {
 	fd := v.res.fd
 	for done := 0; done < len(p); {
-		n, err := unix.Pread(fd, p[done:], int64(off)+int64(done))
+		n, err := unix.Pread(fd, p[done:], int64(v.base+off)+int64(done))
 		if err == unix.EINTR {
 			continue
 		}
@@ -94,7 +94,7 @@ func (v *VMO) pread(p []byte, off uint64) error {
 func (v *VMO) pwrite(p []byte, off uint64) error {
 	fd := v.res.fd
 	for done := 0; done < len(p); {
-		n, err := unix.Pwrite(fd, p[done:], int64(off)+int64(done))
+		n, err := unix.Pwrite(fd, p[done:], int64(v.base+off)+int64(done))
 		if err == unix.EINTR {
 			continue
 		}

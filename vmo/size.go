@@ -21,6 +21,7 @@ func (v *VMO) StoreSize(n uint64) { v.size.Store(n) }
 // ftruncates its memfd (pages beyond the new size are dropped, a grown range
 // reads zero); a pager VMO calls Source.Resize, then zeroes the partial last
 // page with Source.Write (as Zircon, a failure of that zeroing is ignored).
+// Children whose Source is a ParentResizeObserver hear of the new size.
 func (v *VMO) SetSize(size uint64) error {
 	rounded, ok := PageRoundUp(size)
 	if !ok {
@@ -46,6 +47,7 @@ func (v *VMO) SetSize(size uint64) error {
 			_ = v.src.Write(v, make([]byte, rounded-size), size)
 		}
 		v.setContentSize(size)
+		v.parentResized(rounded)
 		return nil
 	}
 	v.rw.Lock()
@@ -63,6 +65,7 @@ func (v *VMO) SetSize(size uint64) error {
 		_ = v.zeroPartial(pageRoundDown(size), size, rounded)
 	}
 	v.setContentSize(size)
+	v.parentResized(rounded)
 	return nil
 }
 
