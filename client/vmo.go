@@ -44,8 +44,8 @@ type VMO struct {
 	inflight sync.WaitGroup // Map calls in progress
 
 	ioMu sync.Mutex
-	io   *Mapping // the whole VMO, for ReadAt and WriteAt; made on first use
-	gone     chan struct{}  // closed when Close has finished
+	io   *Mapping      // the whole VMO, for ReadAt and WriteAt; made on first use
+	gone chan struct{} // closed when Close has finished
 }
 
 // Open opens the VMO called name (1..255 bytes of printable UTF-8, no '/').
