@@ -21,6 +21,20 @@ import (
 // DefaultSocketMode is the socket file's mode when Listen is given 0.
 const DefaultSocketMode os.FileMode = 0o600
 
+// DefaultSocket is where pagerd listens unless told otherwise, and where
+// clients look for it: under $XDG_RUNTIME_DIR when it is set, else
+// /run/pagerd/pagerd.sock as root and /tmp/pagerd-<uid>/pagerd.sock
+// otherwise.
+func DefaultSocket() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "pagerd", "pagerd.sock")
+	}
+	if os.Geteuid() == 0 {
+		return "/run/pagerd/pagerd.sock"
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("pagerd-%d", os.Geteuid()), "pagerd.sock")
+}
+
 // recvFDs is how many fds Recv has room for. More than MaxFDs so that a
 // peer sending too many is seen (and its fds closed) rather than silently
 // cut off; beyond this the kernel drops the rest and sets MSG_CTRUNC.

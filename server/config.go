@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -15,18 +14,9 @@ import (
 	"github.com/pagerd/pagerd/store"
 )
 
-// DefaultSocket is where pagerd listens unless told otherwise: under
-// $XDG_RUNTIME_DIR when it is set, else /run/pagerd/pagerd.sock as root and
-// /tmp/pagerd-<uid>/pagerd.sock otherwise.
-func DefaultSocket() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "pagerd", "pagerd.sock")
-	}
-	if os.Geteuid() == 0 {
-		return "/run/pagerd/pagerd.sock"
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("pagerd-%d", os.Geteuid()), "pagerd.sock")
-}
+// DefaultSocket is where pagerd listens unless told otherwise
+// (proto.DefaultSocket, which clients use too).
+func DefaultSocket() string { return proto.DefaultSocket() }
 
 // Defaults for Config fields left zero.
 const (

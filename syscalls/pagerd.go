@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/pagerd/pagerd/client"
+	"github.com/pagerd/pagerd/proto"
 	"github.com/pagerd/pagerd/zx"
 )
 
@@ -59,8 +60,9 @@ func pagerdStatus(err error) zx.Status {
 }
 
 // PagerdVmoOpen opens the VMO called name that the pagerd service listening
-// on socket serves, and returns a handle to it: the zx_* calls then work on
-// it as on a pager VMO whose pager is pagerd (see client.VMO.Object). flags
+// on socket ("": proto.DefaultSocket, pagerd's default) serves, and returns
+// a handle to it: the zx_* calls then work on it as on a pager VMO whose
+// pager is pagerd (see client.VMO.Object). flags
 // are PagerdVmoReadOnly and PagerdVmoCreate; createSize is the size of an
 // object Create makes (0 without it). The handle has the default VMO rights,
 // without ZX_RIGHT_WRITE for a read-only VMO. The process keeps one session
@@ -74,6 +76,9 @@ func PagerdVmoOpen(socket, name string, flags uint32, createSize uint64) (zx.Han
 	}
 	if flags&PagerdVmoCreate == 0 && createSize != 0 {
 		return zx.HandleInvalid, zx.ErrInvalidArgs
+	}
+	if socket == "" {
+		socket = proto.DefaultSocket()
 	}
 	c, err := pagerdSession(socket)
 	if err != nil {
