@@ -1,0 +1,330 @@
+package stress
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pagerd/pagerd/zx"
+)
+
+// tri is a model fact that may be unknown.
+type tri uint8
+
+const (
+	no tri = iota
+	yes
+	maybe
+)
+
+func (t tri) String() string { return [...]string{"no", "yes", "maybe"}[t] }
+
+// pageModel is what the test knows about one page of a pager VMO.
+type pageModel struct {
+	acc     []int64 // acceptable contents (see checkPage); nil beyond the size
+	present tri     // resident: an access needs no READ request
+	dirty   tri     // dirty: survives detach; a TRAP_DIRTY write needs no DIRTY request
+	// zeroTail: (maybe) still the dirty zero tail of a grow, which a
+	// TRAP_DIRTY write must still trap (spec §3.8).
+	zeroTail bool
+}
+
+// eventKind is the kind of a logged event that may make accesses fail.
+type eventKind uint8
+
+const (
+	evFail   eventKind = iota // ZX_PAGER_OP_FAIL of [lo, hi) with status
+	evShrink                  // zx_vmo_set_size from hi pages down to lo
+	evDetach                  // zx_pager_detach_vmo
+)
+
+// event is logged before the call that may make accesses fail and marked
+// done after it returned; an access is judged against every event that was
+// in progress when it started or was logged while it ran.
+type event struct {
+	kind   eventKind
+	lo, hi int
+	status zx.Status
+	done   bool
+	end    int64 // unix nanoseconds when it was done
+}
+
+// vmoState is one pager VMO, its mapping and its model. Accesses hold the
+// page locks of their range (shared for reads, exclusive for writes) for the
+// whole access; growing holds the new pages' locks, retiring all of them.
+type vmoState struct {
+	slot      int
+	id        uint16 // content id, unique per VMO of a run
+	key       uint64
+	opts      uint32
+	trap      bool
+	resizable bool
+	h         zx.Handle
+	addr      uintptr
+	max       int // pages mapped
+	pg        *pagerState
+	locks     []sync.RWMutex
+
+	mu        sync.Mutex
+	size      int // pages
+	detaching bool
+	detached  bool
+	retired   bool
+	detachAt  int64 // unix nanoseconds of the detach
+	pages     []pageModel
+	events    []*event
+	open      []*event // events not done yet
+	nextVer   int64
+	completes int
+	// tolerateSticky: mapped accesses may take SIGBUS on a page failed
+	// less than stickyFor ago (PAGERD_STRESS_TOLERATE=sticky-fail; see
+	// TestReproMappedFailIsStickyForTheNextAccess).
+	tolerateSticky bool
+	requests       int // READ/DIRTY packets seen after the detach was done
+}
+
+func newVMOState(slot int, id uint16, key uint64, opts uint32, max, size int) *vmoState {
+	v := &vmoState{slot: slot, id: id, key: key, opts: opts, max: max, size: size,
+		trap: opts&zx.VMOTrapDirty != 0, resizable: opts&zx.VMOResizable != 0,
+		locks: make([]sync.RWMutex, max), pages: make([]pageModel, max), nextVer: 1}
+	for p := 0; p < size; p++ {
+		v.pages[p] = pageModel{acc: []int64{0}}
+	}
+	return v
+}
+
+func (v *vmoState) String() string {
+	return fmt.Sprintf("vmo %d (slot %d, key %#x, options %#x)", v.id, v.slot, v.key, v.opts)
+}
+
+// lockRange takes the locks of pages [lo, hi) in ascending order.
+func (v *vmoState) lockRange(lo, hi int, write bool) {
+	for p := lo; p < hi; p++ {
+		if write {
+			v.locks[p].Lock()
+		} else {
+			v.locks[p].RLock()
+		}
+	}
+}
+
+func (v *vmoState) unlockRange(lo, hi int, write bool) {
+	for p := hi - 1; p >= lo; p-- {
+		if write {
+			v.locks[p].Unlock()
+		} else {
+			v.locks[p].RUnlock()
+		}
+	}
+}
+
+// logEvent records an event in progress.
+func (v *vmoState) logEvent(e *event) {
+	v.mu.Lock()
+	v.events = append(v.events, e)
+	v.open = append(v.open, e)
+	v.mu.Unlock()
+}
+
+// endEvent marks e done (and applies f to the model, under the lock).
+func (v *vmoState) endEvent(e *event, f func()) {
+	v.mu.Lock()
+	if f != nil {
+		f()
+	}
+	e.done = true
+	e.end = time.Now().UnixNano()
+	if i := slices.Index(v.open, e); i >= 0 {
+		v.open = slices.Delete(v.open, i, i+1)
+	}
+	v.mu.Unlock()
+}
+
+// window is the model of an access's range as it started.
+type window struct {
+	v        *vmoState
+	lo, hi   int
+	size     int
+	detached bool
+	retired  bool
+	pages    []pageModel // copies, for [lo, hi)
+	start    int         // len(events) at the start
+	open     []*event
+	vers     []int64  // versions this access writes, per page
+	sticky   []*event // with the sticky-fail tolerance: FAILs done shortly before the start
+}
+
+// begin snapshots the model of [lo, hi); the caller holds the page locks.
+// For a write it also allocates the versions to write.
+func (v *vmoState) begin(lo, hi int, write bool) *window {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	w := &window{v: v, lo: lo, hi: hi, size: v.size, detached: v.detached, retired: v.retired,
+		start: len(v.events), open: slices.Clone(v.open), pages: make([]pageModel, hi-lo)}
+	for p := lo; p < hi; p++ {
+		m := v.pages[p]
+		m.acc = slices.Clone(m.acc)
+		w.pages[p-lo] = m
+	}
+	if v.tolerateSticky {
+		now := time.Now().UnixNano()
+		for i := len(v.events) - 1; i >= 0; i-- {
+			e := v.events[i]
+			if e.done && now-e.end > int64(stickyFor) {
+				break
+			}
+			if e.kind == evFail && e.done && e.lo < hi && lo < e.hi {
+				w.sticky = append(w.sticky, e)
+			}
+		}
+	}
+	if write {
+		w.vers = make([]int64, hi-lo)
+		for i := range w.vers {
+			w.vers[i] = v.nextVer
+			v.nextVer++
+		}
+	}
+	return w
+}
+
+// events returns the events that overlapped the access: those open at its
+// start and those logged since.
+func (w *window) events() []*event {
+	w.v.mu.Lock()
+	defer w.v.mu.Unlock()
+	evs := slices.Clone(w.open)
+	for _, e := range w.v.events[w.start:] {
+		if !slices.Contains(evs, e) {
+			evs = append(evs, e)
+		}
+	}
+	return evs
+}
+
+// verdict is what an access of one page may and must do.
+type verdict struct {
+	must    bool               // it must fail
+	allowed map[zx.Status]bool // statuses it may fail with (any means it may fail)
+}
+
+func (d *verdict) allow(s zx.Status) {
+	if d.allowed == nil {
+		d.allowed = map[zx.Status]bool{}
+	}
+	d.allowed[s] = true
+}
+
+func (d verdict) mayFail() bool { return d.must || len(d.allowed) > 0 }
+
+// stickyFor is how long after a FAIL the sticky-fail tolerance lasts (the
+// pager's reaper clears a poison marker after 5 s at the latest).
+const stickyFor = 6 * time.Second
+
+// judgeMapped is judge for a mapped access.
+func (w *window) judgeMapped(p int, write bool, evs []*event) verdict {
+	d := w.judge(p, write, evs)
+	for _, e := range w.sticky {
+		if e.lo <= p && p < e.hi {
+			d.allow(e.status)
+		}
+	}
+	return d
+}
+
+// judge decides whether an access of page p (in w's range) may or must fail,
+// and with which statuses, given the events that overlapped it.
+func (w *window) judge(p int, write bool, evs []*event) verdict {
+	var d verdict
+	m := w.pages[p-w.lo]
+	if p >= w.size {
+		d.must = true
+		d.allow(zx.ErrOutOfRange)
+	}
+	for _, e := range evs {
+		if e.kind == evShrink && p >= e.lo {
+			d.allow(zx.ErrOutOfRange)
+		}
+	}
+	if w.detached {
+		switch m.dirty {
+		case no:
+			d.must = true
+			d.allow(zx.ErrBadState)
+		case maybe:
+			d.allow(zx.ErrBadState)
+		}
+	} else {
+		for _, e := range evs {
+			if e.kind == evDetach && m.dirty != yes {
+				d.allow(zx.ErrBadState)
+			}
+		}
+	}
+	needsPager := m.present != yes
+	if write && w.v.trap {
+		needsPager = m.dirty != yes || m.zeroTail
+	}
+	if needsPager {
+		for _, e := range evs {
+			if e.kind == evFail && e.lo <= p && p < e.hi {
+				d.allow(e.status)
+			}
+		}
+	}
+	return d
+}
+
+// readDone updates the model after pages [w.lo, w.lo+ok) were read.
+func (w *window) readDone(ok int) {
+	v := w.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for p := w.lo; p < w.lo+ok; p++ {
+		if p < v.size {
+			v.pages[p].present = yes
+		}
+	}
+}
+
+// writeDone updates the model after a write: pages [w.lo, w.lo+ok) hold
+// their new versions; pages [w.lo+ok, w.lo+ok+unsure) may hold the new
+// version, the old one or a mix of them (an interrupted zx_vmo_write).
+func (w *window) writeDone(ok, unsure int) {
+	v := w.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for p := w.lo; p < w.lo+ok+unsure; p++ {
+		if p >= v.size {
+			continue // cut by a shrink: gone
+		}
+		m := &v.pages[p]
+		ver := w.vers[p-w.lo]
+		if p < w.lo+ok {
+			*m = pageModel{acc: []int64{ver}, present: yes, dirty: yes}
+			continue
+		}
+		if !slices.Contains(m.acc, ver) {
+			m.acc = append(m.acc, ver)
+		}
+		if m.dirty != yes {
+			m.dirty = maybe
+		}
+		if m.present != yes {
+			m.present = maybe
+		}
+	}
+}
+
+// markFaulted updates the model for a page whose mapped write faulted
+// before writing anything: its READ may have been supplied and its DIRTY
+// failed.
+func (w *window) markFaulted(p int) {
+	v := w.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if p < v.size && v.pages[p].present == no {
+		v.pages[p].present = maybe
+	}
+}

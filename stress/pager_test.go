@@ -1,0 +1,283 @@
+package stress
+
+import (
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pagerd/pagerd/syscalls"
+	"github.com/pagerd/pagerd/zx"
+)
+
+// pagerState is one pager: its handle, its port and its VMOs by key.
+type pagerState struct {
+	idx  int
+	h    zx.Handle
+	port zx.Handle
+
+	mu   sync.Mutex
+	vmos map[uint64]*vmoState
+}
+
+func (pg *pagerState) lookup(key uint64) *vmoState {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	return pg.vmos[key]
+}
+
+// failStatuses are the statuses ZX_PAGER_OP_FAIL accepts.
+var failStatuses = []zx.Status{zx.ErrIO, zx.ErrIODataIntegrity, zx.ErrBadState, zx.ErrNoSpace, zx.ErrBufferTooSmall}
+
+// request is a READ or DIRTY request a server has put aside to answer later.
+type request struct {
+	v      *vmoState
+	cmd    uint16
+	lo, hi int
+}
+
+// server is one goroutine answering a pager's port.
+type server struct {
+	r   *run
+	pg  *pagerState
+	rng *rand.Rand
+	aux zx.Handle // plain VMO the supplies are staged in
+	buf []byte
+}
+
+// serve waits on the port (each wait with a short deadline) until stop is
+// closed, answering requests now or later, in random order.
+func (s *server) serve(stop <-chan struct{}) {
+	var later []request
+	for {
+		var pkt zx.PortPacket
+		st := syscalls.PortWait(s.pg.port, zx.DeadlineAfter(zx.Duration(20*time.Millisecond)), &pkt)
+		if st == zx.ErrTimedOut {
+			// Idle: answer everything put aside, in random order.
+			s.rng.Shuffle(len(later), func(i, j int) { later[i], later[j] = later[j], later[i] })
+			for _, q := range later {
+				s.answer(q)
+			}
+			later = later[:0]
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			continue
+		}
+		if st != zx.ErrOk {
+			s.r.errorf("pager %d: PortWait = %v", s.pg.idx, st)
+			return
+		}
+		if pkt.Type != zx.PktTypePageRequest || pkt.Status != zx.ErrOk {
+			s.r.errorf("pager %d: packet type %#x status %v, want a PAGE_REQUEST with ZX_OK", s.pg.idx, pkt.Type, pkt.Status)
+			continue
+		}
+		req := pkt.PageRequest()
+		v := s.pg.lookup(pkt.Key)
+		if v == nil {
+			s.r.errorf("pager %d: packet for unknown key %#x", s.pg.idx, pkt.Key)
+			continue
+		}
+		if req.Command == zx.PagerVMOComplete {
+			s.complete(v, req)
+			continue
+		}
+		if req.Command != zx.PagerVMORead && req.Command != zx.PagerVMODirty ||
+			req.Flags != 0 || req.Offset%ps != 0 || req.Length%ps != 0 || req.Length == 0 ||
+			req.Offset+req.Length > uint64(v.max)*ps || req.Command == zx.PagerVMODirty && !v.trap {
+			s.r.errorf("%v: bad request command %d flags %#x [%#x, +%#x)", v, req.Command, req.Flags, req.Offset, req.Length)
+			continue
+		}
+		q := request{v: v, cmd: req.Command, lo: int(req.Offset / ps), hi: int((req.Offset + req.Length) / ps)}
+		if q.cmd == zx.PagerVMORead {
+			s.r.st.readPackets.Add(1)
+		} else {
+			s.r.st.dirtyPackets.Add(1)
+		}
+		v.mu.Lock()
+		if v.detached {
+			v.requests++
+			s.r.st.lateRequests.Add(1)
+		}
+		v.mu.Unlock()
+		// Put it aside sometimes, to answer requests out of order.
+		if len(later) < 4 && s.rng.IntN(100) < 25 {
+			later = append(later, q)
+			continue
+		}
+		s.answer(q)
+		if len(later) > 0 && s.rng.IntN(2) == 0 {
+			i := s.rng.IntN(len(later))
+			q := later[i]
+			later = append(later[:i], later[i+1:]...)
+			s.answer(q)
+		}
+	}
+}
+
+func (s *server) complete(v *vmoState, req zx.PacketPageRequest) {
+	s.r.st.completes.Add(1)
+	v.mu.Lock()
+	v.completes++
+	n, detaching, retired := v.completes, v.detaching, v.retired
+	v.mu.Unlock()
+	switch {
+	case req.Offset != 0 || req.Length != 0:
+		s.r.errorf("%v: COMPLETE with range [%#x, +%#x), want [0, 0)", v, req.Offset, req.Length)
+	case n > 1:
+		s.r.errorf("%v: COMPLETE packet number %d", v, n)
+	case !detaching && !retired:
+		s.r.errorf("%v: COMPLETE for a VMO neither detached nor closed", v)
+	}
+}
+
+// answer answers one request, sometimes slowly.
+func (s *server) answer(q request) {
+	v := q.v
+	v.mu.Lock()
+	retired := v.retired
+	v.mu.Unlock()
+	if retired {
+		return
+	}
+	if s.rng.IntN(100) < 3 {
+		time.Sleep(time.Duration(s.rng.IntN(2000)) * time.Microsecond)
+	}
+	if q.cmd == zx.PagerVMODirty {
+		s.answerDirty(q)
+		return
+	}
+	lo, hi := q.lo, q.hi
+	if s.rng.IntN(100) < s.r.cfg.failPct {
+		// Fail part of the request; supply the rest or leave it to a
+		// later request.
+		fa := lo + s.rng.IntN(hi-lo)
+		fb := fa + 1 + s.rng.IntN(hi-fa)
+		s.fail(v, fa, fb)
+		if s.rng.IntN(2) == 0 {
+			s.supplyRange(v, lo, fa, lo, fa)
+			s.supplyRange(v, fb, hi, fb, hi)
+		}
+		return
+	}
+	// More than asked, sometimes: pages before and after the request.
+	extra := false
+	if s.rng.IntN(4) == 0 {
+		lo = max(0, lo-s.rng.IntN(3))
+		extra = true
+	}
+	if s.rng.IntN(3) == 0 {
+		hi = min(v.max, hi+1+s.rng.IntN(8))
+		extra = true
+	}
+	if extra {
+		s.r.st.oversupplies.Add(1)
+	}
+	s.supplyRange(v, lo, hi, q.lo, q.hi)
+}
+
+// supplyRange supplies [lo, hi) in random pieces in random order; [rlo,
+// rhi) is what was asked for. A piece that runs past the VMO's end (the
+// extra pages of an over-supply) is OUT_OF_RANGE as a whole, so the part
+// that was asked for is then supplied again on its own.
+func (s *server) supplyRange(v *vmoState, lo, hi, rlo, rhi int) {
+	if lo >= hi {
+		return
+	}
+	cuts := []int{lo, hi}
+	for n := s.rng.IntN(min(4, hi-lo)); n > 0; n-- {
+		cuts = append(cuts, lo+1+s.rng.IntN(hi-lo))
+	}
+	slices.Sort(cuts)
+	var pieces [][2]int
+	for i := 0; i+1 < len(cuts); i++ {
+		if cuts[i] < cuts[i+1] {
+			pieces = append(pieces, [2]int{cuts[i], cuts[i+1]})
+		}
+	}
+	if len(pieces) > 1 {
+		s.r.st.splits.Add(1)
+	}
+	s.rng.Shuffle(len(pieces), func(i, j int) { pieces[i], pieces[j] = pieces[j], pieces[i] })
+	for _, pc := range pieces {
+		a, b := pc[0], pc[1]
+		extra := a < rlo || b > rhi
+		if s.supply(v, a, b, extra) == zx.ErrOutOfRange && extra {
+			if a, b = max(a, rlo), min(b, rhi); a < b {
+				s.supply(v, a, b, false)
+			}
+		}
+	}
+}
+
+// supply supplies pages [lo, hi) with what the pager's store holds for them
+// (version 0), staged in the aux VMO.
+func (s *server) supply(v *vmoState, lo, hi int, extra bool) zx.Status {
+	n := (hi - lo) * ps
+	for p := lo; p < hi; p++ {
+		pageContent(s.buf[(p-lo)*ps:], v.id, p, 0)
+	}
+	if st := syscalls.VmoWrite(s.aux, s.buf[:n], 0); st != zx.ErrOk {
+		s.r.errorf("pager %d: VmoWrite(aux, %d bytes) = %v", s.pg.idx, n, st)
+		return st
+	}
+	st := syscalls.PagerSupplyPages(s.pg.h, v.h, uint64(lo)*ps, uint64(n), s.aux, 0)
+	s.r.st.supplies.Add(1)
+	if st == zx.ErrOk {
+		s.r.st.suppliedPages.Add(int64(hi - lo))
+		return st
+	}
+	s.r.st.supplyErrors.Add(1)
+	if !(extra && st == zx.ErrOutOfRange) && !s.explained(v, st) {
+		s.r.errorf("%v: PagerSupplyPages([%d, %d)) = %v", v, lo, hi, st)
+	}
+	return st
+}
+
+// explained reports whether a pager call on v may fail with st: a shrink
+// (OUT_OF_RANGE), a detach (BAD_STATE), a closed handle (BAD_HANDLE).
+func (s *server) explained(v *vmoState, st zx.Status) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch st {
+	case zx.ErrOutOfRange:
+		return v.resizable
+	case zx.ErrBadState:
+		return v.detaching
+	case zx.ErrBadHandle:
+		return v.retired
+	case zx.ErrNotFound:
+		// OP_DIRTY of a page that is no longer there: cut by a shrink
+		// (and maybe grown back as zeros) or dropped by a detach.
+		return v.resizable || v.detaching
+	}
+	return false
+}
+
+// fail fails [lo, hi) with a random status, logged as an event first.
+func (s *server) fail(v *vmoState, lo, hi int) {
+	st := failStatuses[s.rng.IntN(len(failStatuses))]
+	e := &event{kind: evFail, lo: lo, hi: hi, status: st}
+	v.logEvent(e)
+	got := syscalls.PagerOpRange(s.pg.h, zx.PagerOpFail, v.h, uint64(lo)*ps, uint64(hi-lo)*ps, uint64(int64(st)))
+	v.endEvent(e, nil)
+	s.r.st.fails.Add(1)
+	if got != zx.ErrOk && !s.explained(v, got) {
+		s.r.errorf("%v: PagerOpRange(FAIL, [%d, %d), %v) = %v", v, lo, hi, st, got)
+	}
+}
+
+func (s *server) answerDirty(q request) {
+	v := q.v
+	if s.rng.IntN(100) < s.r.cfg.failPct {
+		s.fail(v, q.lo, q.hi)
+		return
+	}
+	st := syscalls.PagerOpRange(s.pg.h, zx.PagerOpDirty, v.h, uint64(q.lo)*ps, uint64(q.hi-q.lo)*ps, 0)
+	s.r.st.opDirty.Add(1)
+	if st != zx.ErrOk && !s.explained(v, st) {
+		s.r.errorf("%v: PagerOpRange(DIRTY, [%d, %d)) = %v", v, q.lo, q.hi, st)
+	}
+}
