@@ -136,6 +136,9 @@ type measurement struct {
 	// first measured batch and the end of the last: the span over which
 	// several processes' faults/s are added up.
 	startNs, endNs int64
+	// pagerdAllocs (pagerd rows) is the heap allocations of the process
+	// running pagerd, per touch, while the clients faulted.
+	pagerdAllocs float64
 }
 
 func (m *measurement) note(format string, args ...any) {

@@ -285,3 +285,57 @@ func mustRe(t *testing.T, s string) *regexp.Regexp {
 	}
 	return re
 }
+
+// BenchmarkPagerDirty is one DIRTY round trip through the in-process
+// runtime (pager/dirty): a C thread's first write to a clean page of a
+// TRAP_DIRTY VMO, the DIRTY packet, OP_DIRTY. allocs/op counts every
+// allocation of the process per write (the set-up included).
+func BenchmarkPagerDirty(b *testing.B) {
+	s, err := newPagerSetupOpts(1, b.N, auxPrefill, zx.VMOTrapDirty)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	if err := s.p.SupplyPages(s.vmos[0], 0, s.size, s.auxes[0], 0); err != nil {
+		b.Fatal(err)
+	}
+	s.serve(1)
+	addrs := s.addrsOf(0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := cbench.Touch([]cbench.Job{{Addrs: addrs, Write: true, CPU: -1}}); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if err := s.check(); err != nil {
+		b.Fatal(err)
+	}
+	// The handler counts a request after OP_DIRTY has woken the writer.
+	for deadline := time.Now().Add(5 * time.Second); s.dirties.Load() < uint64(b.N) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if d := s.dirties.Load(); d != uint64(b.N) {
+		b.Fatalf("%d DIRTY requests for %d writes", d, b.N)
+	}
+}
+
+// BenchmarkPagerdRoundTrip is one single-page fault of a client process
+// served by pagerd running in this process (pagerd/roundtrip). ns/op
+// includes starting pagerd and the client; fault-ns is the client's median
+// per fault and pagerd-allocs/fault counts the heap allocations of this
+// process (pagerd) while the client faulted, which should be 0.
+func BenchmarkPagerdRoundTrip(b *testing.B) {
+	cfg := SmokeConfig()
+	cfg.Dir, cfg.N, cfg.Warmup, cfg.Duration = b.TempDir(), b.N, 0, time.Hour
+	e := &env{cfg: cfg}
+	defer e.close()
+	b.ReportAllocs()
+	m, err := pagerdFaultRow(1, 1)(e)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	s := sortedCopy(m.samples)
+	b.ReportMetric(float64(quantile(s, 0.5)), "fault-ns")
+	b.ReportMetric(m.pagerdAllocs, "pagerd-allocs/fault")
+}

@@ -96,7 +96,7 @@ func childMain() error {
 	var p [16]byte
 	binary.NativeEndian.PutUint64(p[0:], uint64(r.addr))
 	binary.NativeEndian.PutUint64(p[8:], uint64(r.size))
-	if err := unix.Sendmsg(childSockFd, p[:], unix.UnixRights(u.Fd()), nil, 0); err != nil {
+	if err := retryEINTR(func() error { return unix.Sendmsg(childSockFd, p[:], unix.UnixRights(u.Fd()), nil, 0) }); err != nil {
 		return fmt.Errorf("sending the uffd: %w", err)
 	}
 	// Only the parent holds the uffd now: if it dies, the last fd closes
@@ -105,7 +105,7 @@ func childMain() error {
 		return err
 	}
 	var b [1]byte
-	if k, err := unix.Read(childSockFd, b[:]); err != nil || k != 1 {
+	if k, err := sockRead(childSockFd, b[:]); err != nil || k != 1 {
 		return fmt.Errorf("waiting for the parent: n=%d err=%v", k, err)
 	}
 	m, err := touch(touchSpec{addrs: [][]uintptr{r.pages(n)}, warm: warmN}, dur, nil)
@@ -120,7 +120,7 @@ func childMain() error {
 	out[0], out[1], out[2] = m.faults, m.wallNs, int64(len(m.samples))
 	copy(out[resultsHeader:], m.samples)
 	res.unmap()
-	if _, err := unix.Write(childSockFd, []byte{2}); err != nil {
+	if _, err := sockWrite(childSockFd, []byte{2}); err != nil {
 		return err
 	}
 	return nil
@@ -193,12 +193,12 @@ func xprocRow(e *env) (*measurement, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := unix.Write(sock, []byte{1}); err != nil {
+	if _, err := sockWrite(sock, []byte{1}); err != nil {
 		h.close()
 		return nil, childErr(err)
 	}
 	var b [1]byte
-	k, rerr := unix.Read(sock, b[:])
+	k, rerr := sockRead(sock, b[:])
 	served := h.close()
 	if err := h.check(); err != nil {
 		return nil, err
@@ -233,11 +233,37 @@ func childEnviron() []string {
 	return append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 }
 
+// retryEINTR calls fn until it fails with something other than EINTR: the
+// Go runtime's preemption signal (SIGURG) interrupts blocking system calls.
+func retryEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// sockRead is read(2) on a control socket, retried on EINTR.
+func sockRead(fd int, b []byte) (n int, err error) {
+	err = retryEINTR(func() error { n, err = unix.Read(fd, b); return err })
+	return n, err
+}
+
+// sockWrite is write(2) on a control socket, retried on EINTR.
+func sockWrite(fd int, b []byte) (n int, err error) {
+	err = retryEINTR(func() error { n, err = unix.Write(fd, b); return err })
+	return n, err
+}
+
 // recvFd receives one fd from a unix socket.
 func recvFd(sock int) (int, error) {
 	buf := make([]byte, 64)
 	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	var oobn int
+	err := retryEINTR(func() (err error) {
+		_, oobn, _, _, err = unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return err
+	})
 	if err != nil {
 		return -1, err
 	}

@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/pagerd/pagerd/client"
+	"github.com/pagerd/pagerd/metrics"
 	"github.com/pagerd/pagerd/proto"
 	"github.com/pagerd/pagerd/readahead"
 	"github.com/pagerd/pagerd/server"
@@ -98,6 +100,7 @@ func writePattern(path string, size uint64) error {
 // pagerdSvc is a pagerd server running in this process.
 type pagerdSvc struct {
 	srv     *server.Server
+	m       *metrics.Metrics
 	st      *store.DirStore
 	sockDir string
 	sock    string
@@ -105,7 +108,9 @@ type pagerdSvc struct {
 }
 
 // startPagerd starts a server over the store directory with the given
-// read-ahead configuration, no periodic write-back, default limits.
+// read-ahead configuration, no periodic write-back, default limits, and
+// metrics (as cmd/pagerd runs with -metrics; nobody scrapes them during the
+// measurement).
 func startPagerd(dir string, ra readahead.Config) (*pagerdSvc, error) {
 	st, err := store.OpenDir(dir, store.DirOptions{})
 	if err != nil {
@@ -116,9 +121,9 @@ func startPagerd(dir string, ra readahead.Config) (*pagerdSvc, error) {
 		st.Close()
 		return nil, err
 	}
-	p := &pagerdSvc{st: st, sockDir: sockDir, sock: filepath.Join(sockDir, "pagerd.sock"), done: make(chan error, 1)}
+	p := &pagerdSvc{st: st, m: metrics.New(), sockDir: sockDir, sock: filepath.Join(sockDir, "pagerd.sock"), done: make(chan error, 1)}
 	p.srv, err = server.New(server.Config{Socket: p.sock, Store: st, StoreDesc: "pagerbench dir:" + dir,
-		WritebackInterval: -1, Readahead: ra})
+		WritebackInterval: -1, Readahead: ra, Metrics: p.m})
 	if err != nil {
 		st.Close()
 		os.RemoveAll(sockDir)
@@ -159,6 +164,34 @@ func (p *pagerdSvc) vmoInfo(name string) (proto.VMOInfo, error) {
 		}
 	}
 	return proto.VMOInfo{}, fmt.Errorf("pagerd lists no VMO %q", name)
+}
+
+// readLatency returns pagerd's own count and mean of its read-fault
+// latency (pagerd_fault_latency_seconds{kind="read"}: from reading the fault
+// off the client's uffd to waking the faulter), so a row can tell pagerd's
+// internal time from the wake-ups around it.
+func (p *pagerdSvc) readLatency() (uint64, time.Duration, error) {
+	mfs, err := p.m.Registry().Gather()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metrics.Namespace+"_fault_latency_seconds" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == metrics.KindRead.String() {
+					h := mt.GetHistogram()
+					if h.GetSampleCount() == 0 {
+						return 0, 0, nil
+					}
+					return h.GetSampleCount(), time.Duration(h.GetSampleSum() / float64(h.GetSampleCount()) * 1e9), nil
+				}
+			}
+		}
+	}
+	return 0, 0, errors.New("pagerd's metrics have no read-fault latency")
 }
 
 // pdChild is one running client process.
@@ -215,7 +248,7 @@ func startPdChild(spec pdChildSpec) (*pdChild, error) {
 // expect reads one byte from the child and checks it.
 func (c *pdChild) expect(want byte) error {
 	var b [1]byte
-	k, err := unix.Read(c.sock, b[:])
+	k, err := sockRead(c.sock, b[:])
 	if err != nil || k != 1 || b[0] != want {
 		return c.err(fmt.Errorf("waiting for %q from the client: got %q (n=%d, err=%v)", want, b[:max(k, 0)], k, err))
 	}
@@ -223,7 +256,7 @@ func (c *pdChild) expect(want byte) error {
 }
 
 func (c *pdChild) send(b byte) error {
-	if _, err := unix.Write(c.sock, []byte{b}); err != nil {
+	if _, err := sockWrite(c.sock, []byte{b}); err != nil {
 		return c.err(fmt.Errorf("sending %q to the client: %w", b, err))
 	}
 	return nil
@@ -329,6 +362,11 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 			return nil, err
 		}
 	}
+	// Heap allocations in this process (pagerd) while the clients fault:
+	// the per-fault path should make none.
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mallocs := ms.Mallocs
 	for _, c := range kids {
 		if err := c.send('G'); err != nil {
 			return nil, err
@@ -339,7 +377,10 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 			return nil, err
 		}
 	}
+	runtime.ReadMemStats(&ms)
+	mallocs = ms.Mallocs - mallocs
 	info, infoErr := svc.vmoInfo(r.obj)
+	latN, latMean, latErr := svc.readLatency()
 	for _, c := range kids {
 		if err := c.send('Q'); err != nil {
 			return nil, err
@@ -372,8 +413,8 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 		all.wallNs = last - first
 	}
 	all.startNs, all.endNs = first, last
-	if infoErr != nil {
-		return nil, infoErr
+	if err := errors.Join(infoErr, latErr); err != nil {
+		return nil, err
 	}
 	// The row measures what it says only if pagerd served the touches:
 	// every page touched was supplied, one fault per touch without
@@ -391,6 +432,9 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 	}
 	all.note("%d client process(es) × %d faulting thread(s); pagerd took %d uffd faults and supplied %d pages for %d touches (warm-up included)",
 		r.clients, r.threads, info.ReadFaults, info.SuppliedBytes/uint64(pageSize), r.clients*r.touches)
+	all.pagerdAllocs = float64(mallocs) / float64(touched)
+	all.note("heap allocations in pagerd's process while the clients faulted: %d (%.3f per touch)", mallocs, all.pagerdAllocs)
+	all.note("pagerd's own fault latency (uffd read → faulter woken, its metrics): mean %s over %d faults", fmtNs(latMean.Nanoseconds()), latN)
 	if r.ra.Disabled {
 		all.note("read-ahead off")
 	} else {

@@ -111,11 +111,11 @@ func pagerdChildMain() error {
 
 // handshake sends one byte and waits for the expected answer.
 func handshake(sock int, send, want byte) error {
-	if _, err := unix.Write(sock, []byte{send}); err != nil {
+	if _, err := sockWrite(sock, []byte{send}); err != nil {
 		return fmt.Errorf("sending %q: %w", send, err)
 	}
 	var b [1]byte
-	k, err := unix.Read(sock, b[:])
+	k, err := sockRead(sock, b[:])
 	if err != nil || k != 1 || b[0] != want {
 		return fmt.Errorf("waiting for %q: got %q (n=%d, err=%v)", want, b[:max(k, 0)], k, err)
 	}

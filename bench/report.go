@@ -217,7 +217,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 		}
 	}
 	if unmeasured > 0 {
-		fmt.Fprintf(w, "  (%d goal(s) not measured: their rows were not selected)\n", unmeasured)
+		fmt.Fprintf(w, "  (%d goal(s) not measured: their rows were not selected, or failed)\n", unmeasured)
 	}
 	if rep.Load != nil {
 		fmt.Fprintf(w, "\nDuring the run: %v.\n", rep.Load)
