@@ -30,6 +30,17 @@
 // the uffd. Unmap reverses that: the uffd range is unregistered before
 // UnregisterMapping is sent and the range is munmapped last.
 //
+// # Reads and writes without faulting
+//
+// VMO.ReadAt and VMO.WriteAt copy through a mapping of the whole VMO with
+// process_vm_readv/process_vm_writev on this process: the kernel takes the
+// faults (and waits for pagerd) inside the system call, so Go code never
+// faults and a page that cannot be had is an error, not a signal.
+// VMO.Attach registers a mapping the caller made itself from VMO.Fd, and
+// VMO.Object wraps the VMO as an object of package vmo, which is how
+// package syscalls (PagerdVmoOpen) and the C ABI (pagerd_vmo_open) give zx
+// handles to pagerd VMOs.
+//
 // # The guard: never silent zeros
 //
 // If pagerd dies, the kernel does not fail the client's faults: were the
