@@ -32,6 +32,8 @@ type pagedVMO struct {
 	closed   bool     // the pager's last handle was closed
 	modified bool     // ZX_PAGER_VMO_STATS_MODIFIED
 	poisoned []poisonEntry
+
+	clone *cloneLink // set for a copy-on-write clone (clone.go); pager is nil then
 }
 
 // mapping is the pager's view of one mapping of a pager VMO (vmo.Mapping.Priv).

@@ -178,6 +178,9 @@ func (pv *pagedVMO) detachLocked(complete bool) {
 	// Earlier poison markers stay for good now.
 	pv.poisoned = pv.poisoned[:0]
 	pv.decommitClean()
+	// Clones sharing pages of this VMO lose them: their next access asks
+	// here again and fails (pages they wrote stay).
+	pv.dropChildren(0, pv.pages())
 	if complete {
 		pv.proxy.complete()
 	}

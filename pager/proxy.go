@@ -22,10 +22,20 @@ type proxy struct {
 	fifo            []*request
 	completePending bool
 	dead            bool // pager closed: post nothing more
+
+	// fetch, set for a clone, replaces the port: a new request is handed
+	// to it (pages [off, end) are fetched from the clone's parent) and
+	// nothing is ever posted.
+	fetch func(off, end uint64)
 }
 
 // send hands a new request to the proxy.
 func (p *proxy) send(r *request) {
+	if p.fetch != nil {
+		r.place = placeSent
+		p.fetch(r.off, r.end)
+		return
+	}
 	if p.dead {
 		return
 	}
@@ -97,7 +107,7 @@ func (p *proxy) clear(r *request) {
 
 // complete queues the VMO's COMPLETE packet after anything in flight.
 func (p *proxy) complete() {
-	if p.dead {
+	if p.dead || p.fetch != nil {
 		return
 	}
 	p.completePending = true

@@ -64,6 +64,9 @@ func (pv *pagedVMO) Read(v *vmo.VMO, p []byte, off uint64) error {
 	if len(p) == 0 {
 		return nil
 	}
+	if pv.clone != nil {
+		return pv.readClone(v, p, off)
+	}
 	end := off + uint64(len(p))
 	pv.mu.Lock()
 	defer pv.mu.Unlock()
@@ -164,14 +167,20 @@ func (pv *pagedVMO) needsDirty(from, to uint64) (uint64, uint64) {
 // requesting them), ZERO on whole pages (a dirty zero range, no request) and
 // DONT_NEED (a hint: nothing to do) on a pager VMO.
 func (pv *pagedVMO) OpRange(v *vmo.VMO, op uint32, off, length uint64) error {
+	from, to := off/zx.PageSize, (off+length+zx.PageSize-1)/zx.PageSize
+	if pv.clone != nil && (op == zx.VMOOpAlwaysNeed || op == zx.VMOOpPrefetch) {
+		return pv.prefetchClone(op, from, to)
+	}
 	pv.mu.Lock()
 	defer pv.mu.Unlock()
-	from, to := off/zx.PageSize, (off+length+zx.PageSize-1)/zx.PageSize
 	switch op {
 	case zx.VMOOpCommit, zx.VMOOpAlwaysNeed, zx.VMOOpPrefetch:
 		return pv.ensure(from, to, 0, func(a, b uint64) error {
 			if op == zx.VMOOpCommit {
 				pv.commitZeros(a, b)
+				if pv.clone != nil {
+					pv.ownCommitted(a, b)
+				}
 			}
 			return nil
 		})
@@ -208,7 +217,14 @@ func (pv *pagedVMO) Resize(v *vmo.VMO, newSize uint64) error {
 	if err := unix.Ftruncate(v.Fd(), int64(newSize)); err != nil {
 		return zx.Errorf(zx.ErrNoMemory, "resizing memfd to %d: %v", newSize, err)
 	}
-	if newPages < oldPages {
+	if pv.clone != nil {
+		// A clone shows zeros from its old end on when it grows again.
+		pv.clone.limit = min(pv.clone.limit, newPages)
+		if newPages < oldPages {
+			pv.truncateRequests(newPages)
+		}
+		pv.table.resize(newPages)
+	} else if newPages < oldPages {
 		pv.truncateRequests(newPages)
 		pv.table.resize(newPages)
 	} else {
@@ -358,7 +374,9 @@ func (pv *pagedVMO) Destroyed(v *vmo.VMO) {
 	pv.detachLocked(true)
 	pv.unmapWindow()
 	pv.mu.Unlock()
-	pv.pager.forget(pv)
+	if pv.pager != nil {
+		pv.pager.forget(pv)
+	}
 }
 
 // Fail is zx_pager_op_range(ZX_PAGER_OP_FAIL) after the common checks:

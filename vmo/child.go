@@ -176,6 +176,11 @@ func (v *VMO) CreateChild(options uint32, offset, size, contentSize uint64) (*VM
 		child = cv
 	}
 	v.adopt(child, ChildCOWClone)
+	if o, ok := child.src.(ParentResizeObserver); ok {
+		// The parent may have shrunk before the child was linked and could
+		// hear of it: clip the child to the size it has now.
+		o.ParentResized(child, v.Size())
+	}
 	return child, nil
 }
 
