@@ -184,6 +184,16 @@ func pagerd_cabi_vmo_create(size uint64, options uint32, out unsafe.Pointer) int
 	return st(s)
 }
 
+// pagerd_cabi_vmo_create_child is zx_vmo_create_child (syscalls.VmoCreateChild);
+// out is the C wrapper's local handle.
+//
+//export pagerd_cabi_vmo_create_child
+func pagerd_cabi_vmo_create_child(h uint32, options uint32, offset, size uint64, out unsafe.Pointer) int32 {
+	c, s := syscalls.VmoCreateChild(zx.Handle(h), options, offset, size)
+	put(out, c)
+	return st(s)
+}
+
 // Verdicts of pagerd_classify (ucopy.c) on a user buffer.
 const (
 	whereElsewhere   = 0  // not on the calling thread's stack: probe it

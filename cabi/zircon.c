@@ -338,12 +338,13 @@ API zx_status_t zx_vmo_op_range(zx_handle_t handle, uint32_t op, uint64_t offset
 }
 ALIAS(zx_vmo_op_range);
 
-// Not implemented yet (VMO children come with package vmo's clones): every
-// call is ZX_ERR_NOT_SUPPORTED and *out is left alone.
+// The child is made first; if *out cannot be written it is closed again
+// (INVALID_ARGS), as for every call that returns a new handle.
 API zx_status_t zx_vmo_create_child(zx_handle_t handle, uint32_t options, uint64_t offset,
                                     uint64_t size, zx_handle_t* out) {
-  (void)handle, (void)options, (void)offset, (void)size, (void)out;
-  return ZX_ERR_NOT_SUPPORTED;
+  zx_handle_t h = ZX_HANDLE_INVALID;
+  zx_status_t status = pagerd_cabi_vmo_create_child(handle, options, offset, size, &h);
+  return put_handle(status, h, out, PAGERD_FENCE);
 }
 ALIAS(zx_vmo_create_child);
 

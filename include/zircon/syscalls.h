@@ -19,9 +19,6 @@
 //
 // See include/README.md for threads, signals (SIGBUS on failed pages), fork
 // and the Go runtime inside the library.
-//
-// zx_vmo_create_child is declared so programs link, but returns
-// ZX_ERR_NOT_SUPPORTED for now (VMO children are not implemented yet).
 
 #ifndef ZIRCON_SYSCALLS_H_
 #define ZIRCON_SYSCALLS_H_
@@ -128,7 +125,16 @@ zx_status_t zx_vmo_set_size(zx_handle_t handle, uint64_t size);
 zx_status_t zx_vmo_op_range(zx_handle_t handle, uint32_t op, uint64_t offset, uint64_t size,
                             void* buffer, size_t buffer_size);
 
-// Not implemented yet: ZX_ERR_NOT_SUPPORTED.
+// Needs ZX_RIGHT_DUPLICATE and ZX_RIGHT_READ. Exactly one of
+// ZX_VMO_CHILD_SNAPSHOT, _SNAPSHOT_AT_LEAST_ON_WRITE, _SNAPSHOT_MODIFIED or
+// _SLICE, optionally ZX_VMO_CHILD_RESIZABLE (not with a slice) and
+// ZX_VMO_CHILD_NO_WRITE. Snapshots of plain VMOs are private copies (bytes
+// past the parent's end read zero); a slice shares the parent's pages; a
+// pager VMO (or a clone of one) takes only _SNAPSHOT_AT_LEAST_ON_WRITE: a
+// copy-on-write clone whose missing pages are requested from the root's
+// pager. Not supported: ZX_VMO_CHILD_REFERENCE, slices of pager VMOs, and
+// _SNAPSHOT_MODIFIED of pager VMOs (ZX_ERR_NOT_SUPPORTED). See
+// docs/VMO-CHILDREN.md.
 zx_status_t zx_vmo_create_child(zx_handle_t handle, uint32_t options, uint64_t offset,
                                 uint64_t size, zx_handle_t* out);
 

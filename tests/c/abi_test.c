@@ -330,9 +330,9 @@ static void test_vmos(void) {
                   ZX_ERR_BAD_STATE);
   }
 
-  // Not implemented yet (cabi/zircon.c: bind it when package syscalls has it).
+  // Children of a discardable VMO are not supported (see test_vmo_children).
   zx_handle_t child = ZX_HANDLE_INVALID;
-  EXPECT_STATUS(zx_vmo_create_child(vmo, ZX_VMO_CHILD_SNAPSHOT, 0, PAGE, &child),
+  EXPECT_STATUS(zx_vmo_create_child(disc, ZX_VMO_CHILD_SNAPSHOT, 0, PAGE, &child),
                 ZX_ERR_NOT_SUPPORTED);
   CHECK(child == ZX_HANDLE_INVALID, "nothing written");
 
@@ -839,6 +839,160 @@ static void test_sigbus(void) {
   fixture_fini(&f);
 }
 
+// ---- VMO children (zx_vmo_create_child) -----------------------------------------------
+
+static uint64_t num_children(zx_handle_t vmo) {
+  zx_info_vmo_t info;
+  memset(&info, 0, sizeof info);
+  EXPECT_OK(zx_object_get_info(vmo, ZX_INFO_VMO, &info, sizeof info, NULL, NULL));
+  return info.num_children;
+}
+
+static void test_vmo_children(void) {
+  begin("vmo_children");
+  zx_handle_t vmo, port, no_read, child = ZX_HANDLE_INVALID;
+  REQUIRE_OK(zx_vmo_create(4 * PAGE, 0, &vmo));
+  REQUIRE_OK(zx_port_create(0, &port));
+  REQUIRE_OK(zx_handle_duplicate(vmo, ZX_DEFAULT_VMO_RIGHTS & ~ZX_RIGHT_READ, &no_read));
+  uint8_t page[PAGE];
+  for (uint64_t i = 0; i < 4; i++) {
+    memset(page, (int)(0x10 + i), sizeof page);
+    REQUIRE_OK(zx_vmo_write(vmo, page, i * PAGE, PAGE));
+  }
+
+  // Statuses in Zircon's order: size, NO_WRITE|RESIZABLE, handle, options, range.
+  EXPECT_STATUS(zx_vmo_create_child(BAD_H, ZX_VMO_CHILD_SNAPSHOT, 0, UINT64_MAX, &child),
+                ZX_ERR_OUT_OF_RANGE);
+  EXPECT_STATUS(zx_vmo_create_child(BAD_H,
+                                    ZX_VMO_CHILD_SNAPSHOT | ZX_VMO_CHILD_NO_WRITE |
+                                        ZX_VMO_CHILD_RESIZABLE,
+                                    0, PAGE, &child),
+                ZX_ERR_INVALID_ARGS);
+  EXPECT_STATUS(zx_vmo_create_child(BAD_H, ZX_VMO_CHILD_SNAPSHOT, 0, PAGE, &child),
+                ZX_ERR_BAD_HANDLE);
+  EXPECT_STATUS(zx_vmo_create_child(port, ZX_VMO_CHILD_SNAPSHOT, 0, PAGE, &child),
+                ZX_ERR_WRONG_TYPE);
+  EXPECT_STATUS(zx_vmo_create_child(no_read, ZX_VMO_CHILD_SNAPSHOT, 0, PAGE, &child),
+                ZX_ERR_ACCESS_DENIED);
+  EXPECT_STATUS(zx_vmo_create_child(vmo, 0, 0, PAGE, &child), ZX_ERR_INVALID_ARGS);
+  EXPECT_STATUS(zx_vmo_create_child(vmo, ZX_VMO_CHILD_SNAPSHOT | ZX_VMO_CHILD_SLICE, 0, PAGE,
+                                    &child),
+                ZX_ERR_INVALID_ARGS);
+  EXPECT_STATUS(zx_vmo_create_child(vmo, ZX_VMO_CHILD_SLICE | ZX_VMO_CHILD_RESIZABLE, 0, PAGE,
+                                    &child),
+                ZX_ERR_INVALID_ARGS);
+  EXPECT_STATUS(zx_vmo_create_child(vmo, ZX_VMO_CHILD_SNAPSHOT, 100, PAGE, &child),
+                ZX_ERR_INVALID_ARGS);
+  EXPECT_STATUS(zx_vmo_create_child(vmo, ZX_VMO_CHILD_SLICE, 3 * PAGE, 2 * PAGE, &child),
+                ZX_ERR_INVALID_ARGS);
+  EXPECT_STATUS(zx_vmo_create_child(vmo, ZX_VMO_CHILD_SNAPSHOT, UINT64_MAX & ~(PAGE - 1), PAGE,
+                                    &child),
+                ZX_ERR_OUT_OF_RANGE);
+  CHECK(child == ZX_HANDLE_INVALID, "no handle written on failure");
+  // A bad out pointer: the child is made and closed again.
+  for (int i = 0; i < N_BAD_OUT; i++) {
+    EXPECT_STATUS(zx_vmo_create_child(vmo, ZX_VMO_CHILD_SNAPSHOT, 0, PAGE, (zx_handle_t*)bad_out[i]),
+                  ZX_ERR_INVALID_ARGS);
+  }
+  CHECK(num_children(vmo) == 0, "children left behind: %llu",
+        (unsigned long long)num_children(vmo));
+
+  // A snapshot is a private copy both ways; past the parent's end it reads zero.
+  zx_handle_t snap, slice;
+  REQUIRE_OK(zx_vmo_create_child(vmo, ZX_VMO_CHILD_SNAPSHOT, PAGE, 4 * PAGE, &snap));
+  memset(page, 0xaa, sizeof page);
+  EXPECT_OK(zx_vmo_write(vmo, page, PAGE, PAGE));
+  uint8_t b[4] = {0};
+  EXPECT_OK(zx_vmo_read(snap, b, 0, 1));
+  EXPECT_OK(zx_vmo_read(snap, b + 1, 2 * PAGE, 1));
+  EXPECT_OK(zx_vmo_read(snap, b + 2, 3 * PAGE, 1));
+  CHECK(b[0] == 0x11 && b[1] == 0x13 && b[2] == 0, "snapshot bytes %#x %#x %#x", b[0], b[1], b[2]);
+  EXPECT_OK(zx_vmo_write(snap, "\x5a", PAGE, 1));
+  EXPECT_OK(zx_vmo_read(vmo, b, 2 * PAGE, 1));
+  CHECK(b[0] == 0x12, "parent changed by the snapshot: %#x", b[0]);
+  zx_info_handle_basic_t hb;
+  EXPECT_OK(zx_object_get_info(snap, ZX_INFO_HANDLE_BASIC, &hb, sizeof hb, NULL, NULL));
+  CHECK(hb.rights == ZX_DEFAULT_VMO_RIGHTS, "snapshot rights %#x", hb.rights);
+
+  // A slice shares pages both ways, through mappings too.
+  REQUIRE_OK(zx_vmo_create_child(vmo, ZX_VMO_CHILD_SLICE, 2 * PAGE, 2 * PAGE, &slice));
+  zx_vaddr_t saddr = 0, paddr = 0;
+  REQUIRE_OK(zx_vmar_map(zx_vmar_root_self(), ZX_VM_PERM_READ | ZX_VM_PERM_WRITE, 0, slice, 0,
+                         2 * PAGE, &saddr));
+  REQUIRE_OK(zx_vmar_map(zx_vmar_root_self(), ZX_VM_PERM_READ | ZX_VM_PERM_WRITE, 0, vmo, 0,
+                         4 * PAGE, &paddr));
+  *(volatile uint8_t*)saddr = 0x77;
+  EXPECT_OK(zx_vmo_read(vmo, b, 2 * PAGE, 1));
+  CHECK(b[0] == 0x77, "parent does not see the slice's mapped write: %#x", b[0]);
+  EXPECT_OK(zx_vmo_write(vmo, "\x66", 3 * PAGE + 5, 1));
+  CHECK(*(volatile uint8_t*)(saddr + PAGE + 5) == 0x66, "slice mapping does not see the parent");
+  *(volatile uint8_t*)(paddr + 3 * PAGE) = 0x44;
+  EXPECT_OK(zx_vmo_read(slice, b, PAGE, 1));
+  CHECK(b[0] == 0x44, "slice does not see the parent's mapped write: %#x", b[0]);
+  EXPECT_STATUS(zx_vmo_read(slice, b, 2 * PAGE, 1), ZX_ERR_OUT_OF_RANGE);
+
+  // ZX_INFO_VMO and ZX_VMO_ZERO_CHILDREN.
+  zx_info_vmo_t pi, si;
+  EXPECT_OK(zx_object_get_info(vmo, ZX_INFO_VMO, &pi, sizeof pi, NULL, NULL));
+  EXPECT_OK(zx_object_get_info(snap, ZX_INFO_VMO, &si, sizeof si, NULL, NULL));
+  CHECK(pi.num_children == 2, "num_children %llu", (unsigned long long)pi.num_children);
+  CHECK(si.parent_koid == pi.koid && (si.flags & ZX_INFO_VMO_IS_COW_CLONE) != 0,
+        "snapshot parent %llu flags %#x", (unsigned long long)si.parent_koid, si.flags);
+  zx_signals_t obs = 0;
+  EXPECT_STATUS(zx_object_wait_one(vmo, ZX_VMO_ZERO_CHILDREN, 0, &obs), ZX_ERR_TIMED_OUT);
+  EXPECT_OK(zx_handle_close(snap));
+  EXPECT_OK(zx_handle_close(slice));
+  EXPECT_STATUS(zx_object_wait_one(vmo, ZX_VMO_ZERO_CHILDREN, 0, &obs), ZX_ERR_TIMED_OUT);
+  EXPECT_OK(zx_vmar_unmap(zx_vmar_root_self(), saddr, 2 * PAGE));  // the slice's last mapping
+  EXPECT_OK(zx_object_wait_one(vmo, ZX_VMO_ZERO_CHILDREN, zx_deadline_after(ZX_SEC(5)), &obs));
+  EXPECT_OK(zx_vmar_unmap(zx_vmar_root_self(), paddr, 4 * PAGE));
+
+  // A clone of a pager VMO, read from a C thread: the root's READ, its key
+  // and offset; the clone's writes stay out of the root.
+  pager_fixture_t f;
+  fixture_init(&f, 4, 0);
+  zx_handle_t clone;
+  EXPECT_STATUS(zx_vmo_create_child(f.vmo, ZX_VMO_CHILD_SNAPSHOT, 0, PAGE, &child),
+                ZX_ERR_NOT_SUPPORTED);
+  REQUIRE_OK(zx_vmo_create_child(f.vmo, ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, PAGE, 2 * PAGE,
+                                 &clone));
+  zx_vaddr_t caddr = 0;
+  REQUIRE_OK(zx_vmar_map(zx_vmar_root_self(), ZX_VM_PERM_READ | ZX_VM_PERM_WRITE, 0, clone, 0,
+                         2 * PAGE, &caddr));
+  toucher_t t = {.addr = (volatile uint8_t*)(caddr + PAGE + 9), .armed = 1};
+  toucher_start(&t);
+  zx_packet_page_request_t req = expect_read(&f);
+  CHECK(req.offset == 2 * PAGE && req.length == PAGE, "clone request [%#llx, +%#llx)",
+        (unsigned long long)req.offset, (unsigned long long)req.length);
+  supply_pattern(&f, req.offset, req.length, 0x30);
+  toucher_join(&t);
+  CHECK(t.fault.signo == 0 && t.value == 0x32, "clone read: signal %d value %#x", t.fault.signo,
+        t.value);
+  toucher_t w = {.addr = (volatile uint8_t*)(caddr + PAGE + 9), .write = 1, .value = 0xc3,
+                 .armed = 1, .call_go_first = 1};
+  toucher_start(&w);
+  toucher_join(&w);
+  CHECK(w.fault.signo == 0, "clone write: signal %d", w.fault.signo);
+  EXPECT_OK(zx_vmo_read(f.vmo, b, 2 * PAGE + 9, 1));
+  CHECK(b[0] == 0x32, "root changed by the clone write: %#x", b[0]);
+  EXPECT_OK(zx_vmo_read(clone, b, PAGE + 9, 1));
+  CHECK(b[0] == 0xc3, "clone read back %#x", b[0]);
+  size_t actual = 1, avail = 1;
+  EXPECT_STATUS(zx_pager_query_dirty_ranges(f.pager, clone, 0, PAGE, NULL, 0, &actual, &avail),
+                ZX_ERR_INVALID_ARGS);
+  EXPECT_OK(zx_pager_query_dirty_ranges(f.pager, f.vmo, 0, 4 * PAGE, NULL, 0, &actual, &avail));
+  CHECK(avail == 0, "root has %zu dirty ranges after clone writes", avail);
+  EXPECT_OK(zx_object_get_info(clone, ZX_INFO_VMO, &si, sizeof si, NULL, NULL));
+  CHECK((si.flags & ZX_INFO_VMO_PAGER_BACKED) != 0, "clone flags %#x", si.flags);
+  EXPECT_OK(zx_vmar_unmap(zx_vmar_root_self(), caddr, 2 * PAGE));
+  EXPECT_OK(zx_handle_close(clone));
+  fixture_fini(&f);
+
+  zx_handle_close(no_read);
+  zx_handle_close(port);
+  zx_handle_close(vmo);
+}
+
 // ---- dirty tracking through the ABI ------------------------------------------------------
 
 static void test_dirty(void) {
@@ -1052,6 +1206,7 @@ int main(int argc, char** argv) {
   test_fault_served();
   test_sigbus();
   test_dirty();
+  test_vmo_children();
   test_children();
 
   if (g_failures != 0) {
