@@ -19,6 +19,18 @@ type Goal struct {
 	Also   string  `json:"also,omitempty"` // a second comparison for context
 }
 
+// Off is how far the value is from the limit, as a factor ≥ 1 when the goal
+// is missed: value/limit for an upper bound, limit/value for a lower one.
+func (g Goal) Off() float64 {
+	if g.Value <= 0 || g.Limit <= 0 {
+		return 0
+	}
+	if g.AtMost {
+		return g.Value / g.Limit
+	}
+	return g.Limit / g.Value
+}
+
 func evalGoals(res map[string]*Result) []Goal {
 	get := func(name string) *Result {
 		if r := res[name]; r != nil && r.OK() {
@@ -211,7 +223,11 @@ func WriteTable(w io.Writer, rep *Report) error {
 			unmeasured++
 			continue
 		}
-		fmt.Fprintf(w, "  [%s] %.2f× (want %s %.2f×; %s) %s\n", g.Status, g.Value, op, g.Limit, g.Detail, g.Goal)
+		by := ""
+		if g.Status == "missed" {
+			by = fmt.Sprintf(", missed by a factor %.2f", g.Off())
+		}
+		fmt.Fprintf(w, "  [%s] %.2f× (want %s %.2f×%s; %s) %s\n", g.Status, g.Value, op, g.Limit, by, g.Detail, g.Goal)
 		if g.Also != "" {
 			fmt.Fprintf(w, "      also: %s\n", g.Also)
 		}
