@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/pagerd/pagerd/internal/faulter"
 	"github.com/pagerd/pagerd/vmo"
 	"github.com/pagerd/pagerd/zx"
 )
@@ -417,5 +418,80 @@ func TestCloneZeroChildren(t *testing.T) {
 	c.OnZeroHandles()
 	if f.v.Signals().Get()&zx.VMOZeroChildren == 0 {
 		t.Fatal("ZX_VMO_ZERO_CHILDREN not asserted after the clone went")
+	}
+}
+
+// Many C threads fault on a clone's pages at once, through two mappings,
+// while a goroutine answers the root's READ packets: every thread sees the
+// root's page, every root page is requested, and writes stay in the clone.
+func TestCloneConcurrentFaults(t *testing.T) {
+	const pages = 32
+	f := newFixture(t, pages, 0)
+	c := newClone(t, f.v, 0, pages*ps, 0)
+	a1, a2 := mapAll(t, c), mapAll(t, c)
+	stop := make(chan struct{})
+	served := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { served <- n }()
+		for {
+			pkt, err := f.port.Wait(zx.DeadlineAfter(zx.Duration(quiet)), nil)
+			if err != nil {
+				select {
+				case <-stop:
+					return
+				default:
+					continue
+				}
+			}
+			r := pkt.PageRequest()
+			if r.Command != zx.PagerVMORead {
+				continue
+			}
+			n++
+			_ = f.trySupply(r.Offset, r.Length, 6)
+		}
+	}()
+	type pendingAccess struct {
+		pg    uint64
+		write bool
+		p     *faulter.Pending
+	}
+	ths := make([]*pendingAccess, 0, 2*pages)
+	for pg := uint64(0); pg < pages; pg++ {
+		base := a1
+		if pg%2 == 1 {
+			base = a2
+		}
+		if pg%3 == 0 {
+			ths = append(ths, &pendingAccess{pg: pg, write: true, p: thread(t).Write(base+uintptr(pg)*ps+7, []byte{0xe0 + byte(pg%16)})})
+		}
+		ths = append(ths, &pendingAccess{pg: pg, p: thread(t).Read(base+uintptr(pg)*ps, 16)})
+	}
+	for _, a := range ths {
+		r := done(t, a.p)
+		if r.Faulted() {
+			t.Fatalf("page %d (write %v): signal %d", a.pg, a.write, r.Signo)
+		}
+		if !a.write && !bytes.Equal(r.Data[:7], pattern(a.pg, 6)[:7]) {
+			t.Fatalf("page %d read % x", a.pg, r.Data)
+		}
+	}
+	close(stop)
+	if n := <-served; n < pages {
+		t.Fatalf("%d READ packets for %d pages", n, pages)
+	}
+	for pg := uint64(0); pg < pages; pg++ {
+		b := readVMO(t, c, pg*ps+7, 1)
+		want := pattern(pg, 6)[7]
+		if pg%3 == 0 {
+			want = 0xe0 + byte(pg%16)
+		}
+		if b[0] != want {
+			t.Fatalf("clone page %d byte 7: %#x, want %#x", pg, b[0], want)
+		}
+		if r := readVMO(t, f.v, pg*ps+7, 1); r[0] != pattern(pg, 6)[7] {
+			t.Fatalf("root page %d changed: %#x", pg, r[0])
+		}
 	}
 }

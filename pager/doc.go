@@ -15,6 +15,15 @@
 // zx_vmo_write and COMMIT never fault: they consult the page-state table,
 // request the maximal absent run and wait on the same request objects.
 //
+// Copy-on-write clones (zx_vmo_create_child with
+// ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, clone.go) are run by the same
+// code: a clone has its own memfd, table, tracker and registered mappings,
+// and its proxy, instead of posting packets, fetches absent pages from the
+// parent's Read path (which, for the root, requests them from the pager with
+// the root's key and offsets) and copies them in with UFFDIO_COPY. So there
+// is one fault loop, and the root never sees a clone's writes. Why, and what
+// differs from Zircon: clone.go and docs/VMO-CHILDREN.md.
+//
 // The Go fault hazard: nothing in this package ever loads or stores memory
 // of a registered mapping or of a supply window. Pages move by ioctl, data by
 // pread/pwrite on the memfd, and only for pages the table says are present.

@@ -4,7 +4,10 @@
 // pread/pwrite, decommits with fallocate(PUNCH_HOLE) and resizes with
 // ftruncate; a pager-backed VMO (NewPaged) keeps the same memfd but forwards
 // every operation whose outcome depends on supplied pages to its Source
-// (source.go), after this package has checked the arguments.
+// (source.go), after this package has checked the arguments. Children
+// (zx_vmo_create_child, child.go): a slice shares its parent's memfd at an
+// offset, a snapshot of a plain VMO is a private copy, a clone of a pager VMO
+// is made by its Source (Cloner).
 //
 // Locking: v.mu guards the small state (content size, name, discardable lock
 // count, mapping and in-flight operation counts); v.rw is held shared by
