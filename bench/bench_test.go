@@ -132,6 +132,14 @@ func TestSelect(t *testing.T) {
 	if rows := Select(mustRe(t, "^pager/roundtrip$"), false); len(rows) != 1 {
 		t.Errorf("Select without baselines = %d rows", len(rows))
 	}
+	// Refs are added like baselines (the 1 GiB goal compares with three rows).
+	names = nil
+	for _, r := range Select(mustRe(t, "^pagerd/seq-1g$"), true) {
+		names = append(names, r.Name)
+	}
+	if got := strings.Join(names, ","); got != "mem/memcpy-2m,uffd/copy-2m,uffd/copy-shmem-2m,kernel/file-seq-1g,pagerd/seq-1g" {
+		t.Errorf("Select of pagerd/seq-1g with baselines = %s", got)
+	}
 	names = nil
 	seen := map[string]bool{}
 	for _, r := range Rows() {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -156,7 +157,7 @@ func xprocRow(e *env) (*measurement, error) {
 		childEnvWarm+"="+strconv.Itoa(e.cfg.Warmup),
 		childEnvDuration+"="+e.cfg.Duration.String())
 	cmd.ExtraFiles = []*os.File{childSock, resFile}
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		childSock.Close()
@@ -173,7 +174,7 @@ func xprocRow(e *env) (*measurement, error) {
 		}
 	}()
 	childErr := func(err error) error {
-		return fmt.Errorf("%w (child: %s)", err, bytes.TrimSpace(stderr.Bytes()))
+		return fmt.Errorf("%w (child: %s)", err, stderr.String())
 	}
 	tv := unix.Timeval{Sec: int64(e.cfg.Duration/time.Second) + 60}
 	_ = unix.SetsockoptTimeval(sock, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
@@ -225,6 +226,26 @@ func xprocRow(e *env) (*measurement, error) {
 	m.bytes = m.faults * int64(pageSize)
 	m.note("handler (parent) served %d faults of the child", served)
 	return m, nil
+}
+
+// lockedBuffer collects a child's output; it may be read (for an error
+// message) while exec's copying goroutine still writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns the output so far, trimmed.
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(bytes.TrimSpace(l.b.Bytes()))
 }
 
 // childEnviron is this process's environment for a child, with the race

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -200,13 +199,13 @@ type pdChild struct {
 	cmd    *exec.Cmd
 	sock   int
 	resFd  int
-	stderr bytes.Buffer
+	stderr lockedBuffer
 	exited chan error
 	reaped bool
 }
 
 func (c *pdChild) err(err error) error {
-	return fmt.Errorf("%w (client: %s)", err, bytes.TrimSpace(c.stderr.Bytes()))
+	return fmt.Errorf("%w (client: %s)", err, c.stderr.String())
 }
 
 func startPdChild(spec pdChildSpec) (*pdChild, error) {
