@@ -3,8 +3,10 @@ package pager
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/pagerd/pagerd/internal/faulter"
+	"github.com/pagerd/pagerd/port"
 	"github.com/pagerd/pagerd/vmo"
 	"github.com/pagerd/pagerd/zx"
 )
@@ -494,4 +496,58 @@ func TestCloneConcurrentFaults(t *testing.T) {
 			t.Fatalf("root page %d changed: %#x", pg, r[0])
 		}
 	}
+}
+
+// BenchmarkCloneFirstTouch measures the first mapped read of each page of a
+// clone whose root pages are all supplied: a userfaultfd fault, a fetch
+// from the root's Read path and a UFFDIO_COPY per page. The same touch of
+// the root's own mapping (pages in its page cache: in-kernel minor faults)
+// is reported beside it.
+func BenchmarkCloneFirstTouch(b *testing.B) {
+	const pages = 256
+	p, err := New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	f := &fixture{p: p, port: port.New(), key: 1, size: pages * ps}
+	f.v, err = p.CreateVMO(0, f.port, f.key, f.size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	aux, _ := vmo.Create(f.size, 0)
+	_ = aux.Write(patterns(0, f.size, 1), 0)
+	if err := p.SupplyPages(f.v, 0, f.size, aux, 0); err != nil {
+		b.Fatal(err)
+	}
+	th, err := faulter.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer th.Close()
+	touch := func(v *vmo.VMO) time.Duration {
+		addr, err := vmo.Root().Map(zx.VMPermRead, 0, v, 0, f.size)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer vmo.Root().Unmap(addr, f.size)
+		start := time.Now()
+		r, err := th.Touch(addr, uintptr(f.size), ps, false, 0).Wait(deadline)
+		if err != nil || r.Faulted() {
+			b.Fatalf("touch: %v signal %d", err, r.Signo)
+		}
+		return time.Since(start)
+	}
+	var cloneT, rootT time.Duration
+	for i := 0; i < b.N; i++ {
+		c, err := f.v.CreateChild(zx.VMOChildSnapshotAtLeastOnWrite, 0, f.size, f.size)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cloneT += touch(c)
+		c.OnZeroHandles()
+		rootT += touch(f.v)
+	}
+	b.ReportMetric(float64(cloneT.Nanoseconds())/float64(b.N*pages), "clone-ns/page")
+	b.ReportMetric(float64(rootT.Nanoseconds())/float64(b.N*pages), "root-ns/page")
 }
