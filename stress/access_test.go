@@ -160,14 +160,15 @@ func (wk *worker) judgeMapped(w *window, op opKind, res faulter.Result, evs []*e
 		if d := w.judge(p, write, evs); d.must {
 			r.errorf("%v of %v page %d succeeded, but it must fail %s", op, v, p, w.explain(p, evs))
 		}
+		w.checkTrapped(op, p, evs)
 		if !write {
 			wk.checkContent(w, op, p, res.Data[(p-w.lo)*ps:(p-w.lo+1)*ps])
 		}
 	}
 	if write {
-		w.writeDone(ok, 0)
+		w.writeDone(op, ok, 0)
 	} else {
-		w.readDone(ok)
+		w.readDone(op, ok)
 	}
 }
 
@@ -211,7 +212,7 @@ func (wk *worker) judgeCall(w *window, op opKind, st zx.Status, evs []*event) {
 			r.errorf("%v of %v pages [%d, %d) = %v, unexplained: %s", op, v, w.lo, w.hi, st, strings.Join(why, "; "))
 		}
 		if write {
-			w.writeDone(0, w.hi-w.lo)
+			w.writeDone(op, 0, w.hi-w.lo)
 		}
 		return
 	}
@@ -219,14 +220,17 @@ func (wk *worker) judgeCall(w *window, op opKind, st zx.Status, evs []*event) {
 		if d := w.judgeOp(p, op, evs); d.must {
 			r.errorf("%v of %v pages [%d, %d) succeeded, but page %d must fail %s", op, v, w.lo, w.hi, p, w.explain(p, evs))
 		}
+		if write {
+			w.checkTrapped(op, p, evs)
+		}
 		if op == opVmoRead {
 			wk.checkContent(w, op, p, wk.buf[(p-w.lo)*ps:(p-w.lo+1)*ps])
 		}
 	}
 	if write {
-		w.writeDone(w.hi-w.lo, 0)
+		w.writeDone(op, w.hi-w.lo, 0)
 	} else {
-		w.readDone(w.hi - w.lo)
+		w.readDone(op, w.hi-w.lo)
 	}
 }
 
@@ -275,7 +279,26 @@ func (w *window) explain(p int, evs []*event) string {
 			s += fmt.Sprintf("; shrink %d -> %d pages", e.hi, e.lo)
 		case evDetach:
 			s += "; detach"
+		case evDirty:
+			s += fmt.Sprintf("; OP_DIRTY [%d, %d)", e.lo, e.hi)
 		}
 	}
+	w.v.mu.Lock()
+	s += fmt.Sprintf("; history %q", w.v.hist[p])
+	w.v.mu.Unlock()
 	return s + ")"
+}
+
+// checkTrapped checks that a write that succeeded on a TRAP_DIRTY page that
+// was not dirty (or was still a grown zero tail) went through a DIRTY
+// request: an OP_DIRTY of the page overlapped it.
+func (w *window) checkTrapped(op opKind, p int, evs []*event) {
+	m := w.pages[p-w.lo]
+	if !op.writes() || !w.v.trap || p >= w.size || (m.dirty == yes && !m.zeroTail) || m.dirty == maybe || m.tainted {
+		return
+	}
+	if !dirtied(evs, p) {
+		w.v.run.errorf("%v of %v page %d (dirty %v, zero tail %v) succeeded without a DIRTY request %s",
+			op, w.v, p, m.dirty, m.zeroTail, w.explain(p, evs))
+	}
 }

@@ -1,6 +1,7 @@
 package stress
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -28,16 +29,20 @@ func (r *run) chaos(rng *rand.Rand) {
 		case detached && time.Since(time.Unix(0, detachAt)) > 300*time.Millisecond && n < 50:
 			r.retire(v)
 			r.newVMO(slot, rng)
+		case detached && n < 20:
+			r.writeback(v, rng) // still allowed after a detach (spec §3.3)
 		case detached:
 		case v.resizable && n < 30 && size > 1:
 			r.shrink(v, 1+rng.IntN(size-1))
 		case v.resizable && n < 60 && size < v.max:
 			r.grow(v, size+1+rng.IntN(v.max-size))
-		case n < 66:
+		case n < 64:
 			r.detach(v)
-		case n < 68:
+		case n < 70:
 			r.retire(v)
 			r.newVMO(slot, rng)
+		case n < 90:
+			r.writeback(v, rng)
 		}
 	}
 }
@@ -56,7 +61,8 @@ func (r *run) shrink(v *vmoState, size int) {
 		}
 		v.size = size
 		for p := size; p < v.max; p++ {
-			v.pages[p] = pageModel{}
+			v.pages[p] = pageModel{tainted: v.pages[p].tainted || v.trap && v.tolerateUntrapped}
+			v.note(p, "shrink %d->%d", old, size)
 		}
 	})
 	if st != zx.ErrOk {
@@ -82,7 +88,8 @@ func (r *run) grow(v *vmoState, size int) {
 	v.mu.Lock()
 	v.size = size
 	for p := old; p < size; p++ {
-		v.pages[p] = pageModel{acc: []int64{zeroVer}, present: yes, dirty: yes, zeroTail: true}
+		v.pages[p] = pageModel{acc: []int64{zeroVer}, present: yes, dirty: yes, zeroTail: true, tainted: v.pages[p].tainted}
+		v.note(p, "grow %d->%d", old, size)
 	}
 	v.mu.Unlock()
 	r.st.grows.Add(1)
@@ -101,6 +108,7 @@ func (r *run) detach(v *vmoState) {
 		v.detached = true
 		v.detachAt = time.Now().UnixNano()
 		for p := range v.pages {
+			v.note(p, "detach")
 			switch v.pages[p].dirty {
 			case no:
 				v.pages[p].present = no
@@ -153,7 +161,10 @@ func (r *run) newVMO(slot int, rng *rand.Rand) *vmoState {
 	key := uint64(pg.idx)<<56 | uint64(id)
 	v := newVMOState(slot, id, key, opts, max, size)
 	v.pg = pg
+	v.run = r
 	v.tolerateSticky = r.cfg.tolerateSticky
+	v.toleratePoison = r.cfg.toleratePoison
+	v.tolerateUntrapped = r.cfg.tolerateUntrapped
 	h, st := syscalls.PagerCreateVmo(pg.h, opts, pg.port, key, uint64(size)*ps)
 	if st != zx.ErrOk {
 		r.errorf("PagerCreateVmo(options %#x, %d pages) = %v", opts, size, st)
@@ -175,4 +186,162 @@ func (r *run) newVMO(slot int, rng *rand.Rand) *vmoState {
 	r.slots[slot].Store(v)
 	r.st.vmos.Add(1)
 	return v
+}
+
+// writeback writes back the dirty pages of a random range of v as a pager
+// would: it checks zx_pager_query_dirty_ranges against the model, then
+// WRITEBACK_BEGIN, reads the pages (checking them), stores them, and
+// WRITEBACK_END; afterwards nothing in the range may be dirty. It holds the
+// range's page locks, so no access overlaps it (the pagers and the other
+// ranges go on).
+func (r *run) writeback(v *vmoState, rng *rand.Rand) {
+	a := rng.IntN(v.max)
+	b := a + 1 + rng.IntN(v.max-a)
+	v.lockRange(a, b, true)
+	defer v.unlockRange(a, b, true)
+	w := v.begin(a, b, false)
+	if w.retired || a >= w.size {
+		return
+	}
+	b = min(b, w.size)
+	for _, m := range w.pages[:b-a] {
+		if len(m.acc) != 1 || m.tainted {
+			r.st.writebackSkips.Add(1)
+			return // an interrupted write left the page uncertain
+		}
+	}
+	ranges, ok := r.queryDirty(v, w, a, b)
+	if !ok {
+		return
+	}
+	evs := w.events()
+	for p := a; p < b; p++ {
+		m := w.pages[p-a]
+		rep, isZero := ranges.at(p)
+		switch {
+		case m.dirty == yes && !rep:
+			r.errorf("%v: page %d is dirty but zx_pager_query_dirty_ranges%v does not report it %s", v, p, ranges, w.explain(p, evs))
+		case m.dirty == no && rep && !dirtied(evs, p):
+			r.errorf("%v: page %d is clean but zx_pager_query_dirty_ranges%v reports it %s", v, p, ranges, w.explain(p, evs))
+		case isZero && m.acc[0] != zeroVer:
+			got := make([]byte, ps)
+			st := syscalls.VmoRead(v.h, got, uint64(p)*ps)
+			r.errorf("%v: page %d holds version %d (zx_vmo_read: %v, %s) but zx_pager_query_dirty_ranges%v says it is zero %s",
+				v, p, m.acc[0], st, describe(got), ranges, w.explain(p, evs))
+		}
+	}
+	buf := make([]byte, (b-a)*ps)
+	var scr [ps]byte
+	for _, dr := range ranges {
+		lo, hi := int(dr.Offset/ps), int((dr.Offset+dr.Length)/ps)
+		isZero := dr.Options&zx.VMODirtyRangeIsZero != 0
+		data := uint64(0)
+		if isZero && rng.IntN(2) == 0 {
+			data = zx.VMODirtyRangeIsZero
+		}
+		if st := syscalls.PagerOpRange(v.pg.h, zx.PagerOpWritebackBegin, v.h, dr.Offset, dr.Length, data); st != zx.ErrOk {
+			r.errorf("%v: WRITEBACK_BEGIN [%d, %d) data %d = %v", v, lo, hi, data, st)
+			return
+		}
+		if !isZero {
+			n := (hi - lo) * ps
+			if st := syscalls.VmoRead(v.h, buf[:n], dr.Offset); st != zx.ErrOk {
+				r.errorf("%v: zx_vmo_read of dirty pages [%d, %d) being written back = %v", v, lo, hi, st)
+				return
+			}
+			for p := lo; p < hi; p++ {
+				r.st.pagesChecked.Add(1)
+				if m := w.pages[p-a]; !checkPage(buf[(p-lo)*ps:(p-lo+1)*ps], v.id, p, m.acc, &scr) {
+					r.errorf("%v: write-back of page %d: content is %s; want version %v", v, p, describe(buf[(p-lo)*ps:]), m.acc)
+				}
+			}
+		}
+		v.storeMu.Lock()
+		for p := lo; p < hi; p++ {
+			v.store[p] = w.pages[p-a].acc[0]
+			if isZero {
+				v.store[p] = zeroVer
+			}
+		}
+		st := syscalls.PagerOpRange(v.pg.h, zx.PagerOpWritebackEnd, v.h, dr.Offset, dr.Length, 0)
+		v.storeMu.Unlock()
+		if st != zx.ErrOk {
+			r.errorf("%v: WRITEBACK_END [%d, %d) = %v", v, lo, hi, st)
+			return
+		}
+		v.mu.Lock()
+		for p := lo; p < hi; p++ {
+			m := &v.pages[p]
+			m.dirty = no
+			m.zeroTail = false
+			v.note(p, "written back (zero %v, data %d)", isZero, data)
+			if isZero {
+				// A cleaned zero range is a gap the pager supplies (zeros,
+				// from its store) from now on (spec §1.5).
+				*m = pageModel{acc: []int64{zeroVer}, present: no, dirty: no, tainted: m.tainted}
+			}
+		}
+		v.mu.Unlock()
+		r.st.writtenBack.Add(int64(hi - lo))
+	}
+	r.st.writebacks.Add(1)
+	// Nobody wrote the range meanwhile: nothing in it is dirty now, but
+	// what a late OP_DIRTY dirtied.
+	after, ok := r.queryDirty(v, w, a, b)
+	if !ok {
+		return
+	}
+	evs = w.events()
+	for p := a; p < b; p++ {
+		if rep, _ := after.at(p); rep && !dirtied(evs, p) {
+			r.errorf("%v: page %d still dirty after WRITEBACK_END: zx_pager_query_dirty_ranges%v (before: %v)", v, p, after, ranges)
+		}
+	}
+}
+
+// dirtyRanges are the entries of zx_pager_query_dirty_ranges.
+type dirtyRanges []zx.VMODirtyRange
+
+// at reports whether page p is in a range, and whether that range is zero.
+func (d dirtyRanges) at(p int) (dirty, zero bool) {
+	off := uint64(p) * ps
+	for _, e := range d {
+		if e.Offset <= off && off < e.Offset+e.Length {
+			return true, e.Options&zx.VMODirtyRangeIsZero != 0
+		}
+	}
+	return false, false
+}
+
+func (d dirtyRanges) String() string {
+	s := ""
+	for _, e := range d {
+		s += fmt.Sprintf(" [%d, %d)", e.Offset/ps, (e.Offset+e.Length)/ps)
+		if e.Options&zx.VMODirtyRangeIsZero != 0 {
+			s += "z"
+		}
+	}
+	return s
+}
+
+// queryDirty queries the dirty ranges of pages [a, b) of v and checks their
+// form: sorted, page-aligned, inside [a, b), options 0 or IS_ZERO.
+func (r *run) queryDirty(v *vmoState, w *window, a, b int) (dirtyRanges, bool) {
+	out := make([]zx.VMODirtyRange, v.max+1)
+	actual, avail, st := syscalls.PagerQueryDirtyRanges(v.pg.h, v.h, uint64(a)*ps, uint64(b-a)*ps, out, true)
+	if st != zx.ErrOk || actual != avail {
+		r.errorf("%v: zx_pager_query_dirty_ranges([%d, %d)) = %v, actual %d avail %d", v, a, b, st, actual, avail)
+		return nil, false
+	}
+	d := dirtyRanges(out[:actual])
+	end := uint64(a) * ps
+	for _, e := range d {
+		if e.Offset%ps != 0 || e.Length%ps != 0 || e.Length == 0 || e.Offset < end ||
+			e.Offset+e.Length > uint64(b)*ps || e.Options&^zx.VMODirtyRangeIsZero != 0 {
+			r.errorf("%v: zx_pager_query_dirty_ranges([%d, %d)) returned a bad entry %+v in%v", v, a, b, e, d)
+			return nil, false
+		}
+		end = e.Offset + e.Length
+	}
+	return d, true
 }

@@ -28,6 +28,13 @@ type pageModel struct {
 	// zeroTail: (maybe) still the dirty zero tail of a grow, which a
 	// TRAP_DIRTY write must still trap (spec §3.8).
 	zeroTail bool
+	// poisoned: a mapped write failed on it after a detach (see
+	// TestReproFailedWriteAfterDetachPoisonsReadablePage).
+	poisoned bool
+	// tainted: cut by a shrink of a TRAP_DIRTY VMO, so its mapped writes
+	// may escape the trap after a grow (see
+	// TestReproWriteAfterShrinkGrowNotTrapped).
+	tainted bool
 }
 
 // eventKind is the kind of a logged event that may make accesses fail.
@@ -37,6 +44,7 @@ const (
 	evFail   eventKind = iota // ZX_PAGER_OP_FAIL of [lo, hi) with status
 	evShrink                  // zx_vmo_set_size from hi pages down to lo
 	evDetach                  // zx_pager_detach_vmo
+	evDirty                   // ZX_PAGER_OP_DIRTY of [lo, hi) (may dirty a page nobody writes)
 )
 
 // event is logged before the call that may make accesses fail and marked
@@ -64,6 +72,7 @@ type vmoState struct {
 	addr      uintptr
 	max       int // pages mapped
 	pg        *pagerState
+	run       *run
 	locks     []sync.RWMutex
 
 	mu        sync.Mutex
@@ -81,7 +90,23 @@ type vmoState struct {
 	// less than stickyFor ago (PAGERD_STRESS_TOLERATE=sticky-fail; see
 	// TestReproMappedFailIsStickyForTheNextAccess).
 	tolerateSticky bool
-	requests       int // READ/DIRTY packets seen after the detach was done
+	// toleratePoison: mapped accesses may take SIGBUS on a page whose
+	// mapped write failed after a detach (PAGERD_STRESS_TOLERATE=
+	// detach-poison; see TestReproFailedWriteAfterDetachPoisonsReadablePage).
+	toleratePoison bool
+	// tolerateUntrapped: PAGERD_STRESS_TOLERATE=shrink-grow-trap.
+	tolerateUntrapped bool
+	requests          int // READ/DIRTY packets seen after the detach was done
+
+	// The pager's store: what it supplies for each page (a version, or
+	// zeroVer after a zero range was written back). storeMu is held
+	// shared across a supply and exclusively across a write-back's
+	// store update and WRITEBACK_END, so a supply never puts stale
+	// content into a page that END has just turned into a gap.
+	storeMu sync.RWMutex
+	store   []int64
+
+	hist [][]string // per page: its last events, for error messages
 }
 
 func newVMOState(slot int, id uint16, key uint64, opts uint32, max, size int) *vmoState {
@@ -91,6 +116,8 @@ func newVMOState(slot int, id uint16, key uint64, opts uint32, max, size int) *v
 	for p := 0; p < size; p++ {
 		v.pages[p] = pageModel{acc: []int64{0}}
 	}
+	v.store = make([]int64, max)
+	v.hist = make([][]string, max)
 	return v
 }
 
@@ -119,9 +146,26 @@ func (v *vmoState) unlockRange(lo, hi int, write bool) {
 	}
 }
 
+// note adds to the history of page p; v.mu is held.
+func (v *vmoState) note(p int, format string, args ...any) {
+	if p < 0 || p >= v.max {
+		return
+	}
+	h := append(v.hist[p], fmt.Sprintf(format, args...))
+	if len(h) > 12 {
+		h = h[len(h)-12:]
+	}
+	v.hist[p] = h
+}
+
 // logEvent records an event in progress.
 func (v *vmoState) logEvent(e *event) {
 	v.mu.Lock()
+	if e.kind == evFail {
+		for p := e.lo; p < e.hi; p++ {
+			v.note(p, "FAIL %v", e.status)
+		}
+	}
 	v.events = append(v.events, e)
 	v.open = append(v.open, e)
 	v.mu.Unlock()
@@ -225,6 +269,17 @@ const stickyFor = 6 * time.Second
 // judgeMapped is judge for a mapped access.
 func (w *window) judgeMapped(p int, write bool, evs []*event) verdict {
 	d := w.judge(p, write, evs)
+	if w.v.toleratePoison && w.pages[p-w.lo].poisoned {
+		d.allow(zx.ErrBadState)
+	}
+	if !w.v.tolerateSticky {
+		return d
+	}
+	for _, e := range evs {
+		if e.kind == evFail && e.lo <= p && p < e.hi {
+			d.allow(e.status)
+		}
+	}
 	for _, e := range w.sticky {
 		if e.lo <= p && p < e.hi {
 			d.allow(e.status)
@@ -248,23 +303,43 @@ func (w *window) judge(p int, write bool, evs []*event) verdict {
 		}
 	}
 	if w.detached {
-		switch m.dirty {
-		case no:
+		// After a detach, an access that needs the pager fails: one of an
+		// absent page, or a TRAP_DIRTY write of a page not yet dirty (or
+		// still a zero tail). A clean page that is still there (cleaned
+		// by a write-back after the detach) may be evicted at any time.
+		needs := m.present == no && m.dirty == no ||
+			write && w.v.trap && (m.dirty == no || m.zeroTail)
+		if needs && !dirtied(evs, p) {
 			d.must = true
-			d.allow(zx.ErrBadState)
-		case maybe:
+		}
+		if m.dirty != yes || write && w.v.trap && m.zeroTail {
 			d.allow(zx.ErrBadState)
 		}
 	} else {
 		for _, e := range evs {
-			if e.kind == evDetach && m.dirty != yes {
+			if e.kind == evDetach && (m.dirty != yes || write && w.v.trap && m.zeroTail) {
 				d.allow(zx.ErrBadState)
 			}
 		}
 	}
 	needsPager := m.present != yes
 	if write && w.v.trap {
-		needsPager = m.dirty != yes || m.zeroTail
+		needsPager = m.dirty != yes || m.zeroTail || m.tainted
+	}
+	if m.tainted && w.v.trap && write {
+		// The pager may think it a zero tail still: a write may need
+		// a DIRTY request, which fails after a detach.
+		if w.detached {
+			d.must = false
+		}
+		for _, e := range evs {
+			if e.kind == evDetach {
+				d.allow(zx.ErrBadState)
+			}
+		}
+		if w.detached {
+			d.allow(zx.ErrBadState)
+		}
 	}
 	if needsPager {
 		for _, e := range evs {
@@ -277,13 +352,22 @@ func (w *window) judge(p int, write bool, evs []*event) verdict {
 }
 
 // readDone updates the model after pages [w.lo, w.lo+ok) were read.
-func (w *window) readDone(ok int) {
+// A COMMIT also turns a grown zero tail into committed dirty pages, which
+// a write no longer traps (spec §1.11).
+func (w *window) readDone(op opKind, ok int) {
 	v := w.v
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for p := w.lo; p < w.lo+ok; p++ {
 		if p < v.size {
 			v.pages[p].present = yes
+			if v.pages[p].zeroTail && op != opCommit {
+				v.note(p, "%v of the zero tail", op)
+			}
+			if op == opCommit && v.pages[p].zeroTail {
+				v.pages[p].zeroTail = false
+				v.note(p, "commit of the zero tail")
+			}
 		}
 	}
 }
@@ -291,7 +375,7 @@ func (w *window) readDone(ok int) {
 // writeDone updates the model after a write: pages [w.lo, w.lo+ok) hold
 // their new versions; pages [w.lo+ok, w.lo+ok+unsure) may hold the new
 // version, the old one or a mix of them (an interrupted zx_vmo_write).
-func (w *window) writeDone(ok, unsure int) {
+func (w *window) writeDone(op opKind, ok, unsure int) {
 	v := w.v
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -302,9 +386,11 @@ func (w *window) writeDone(ok, unsure int) {
 		m := &v.pages[p]
 		ver := w.vers[p-w.lo]
 		if p < w.lo+ok {
-			*m = pageModel{acc: []int64{ver}, present: yes, dirty: yes}
+			*m = pageModel{acc: []int64{ver}, present: yes, dirty: yes, poisoned: m.poisoned, tainted: m.tainted}
+			v.note(p, "%v v%d", op, ver)
 			continue
 		}
+		v.note(p, "%v v%d interrupted", op, ver)
 		if !slices.Contains(m.acc, ver) {
 			m.acc = append(m.acc, ver)
 		}
@@ -327,4 +413,18 @@ func (w *window) markFaulted(p int) {
 	if p < v.size && v.pages[p].present == no {
 		v.pages[p].present = maybe
 	}
+	if p < v.size && (v.detaching || v.detached) {
+		v.pages[p].poisoned = true
+	}
+	v.note(p, "mapped write v%d SIGBUS", w.vers[p-w.lo])
+}
+
+// dirtied reports whether an OP_DIRTY of page p is among evs.
+func dirtied(evs []*event, p int) bool {
+	for _, e := range evs {
+		if e.kind == evDirty && e.lo <= p && p < e.hi {
+			return true
+		}
+	}
+	return false
 }

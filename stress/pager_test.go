@@ -151,12 +151,18 @@ func (s *server) answer(q request) {
 	}
 	lo, hi := q.lo, q.hi
 	if s.rng.IntN(100) < s.r.cfg.failPct {
-		// Fail part of the request; supply the rest or leave it to a
-		// later request.
-		fa := lo + s.rng.IntN(hi-lo)
+		// Fail part of the request. Failing its first page fails the
+		// request and its waiters, so the rest may be left alone; a
+		// failed later part only makes the request forget those pages
+		// (spec §3.4), and the rest must still be supplied or the
+		// waiters would wait for ever.
+		fa := lo
+		if s.rng.IntN(2) == 0 {
+			fa = lo + s.rng.IntN(hi-lo)
+		}
 		fb := fa + 1 + s.rng.IntN(hi-fa)
 		s.fail(v, fa, fb)
-		if s.rng.IntN(2) == 0 {
+		if fa > lo || s.rng.IntN(2) == 0 {
 			s.supplyRange(v, lo, fa, lo, fa)
 			s.supplyRange(v, fb, hi, fb, hi)
 		}
@@ -213,11 +219,13 @@ func (s *server) supplyRange(v *vmoState, lo, hi, rlo, rhi int) {
 }
 
 // supply supplies pages [lo, hi) with what the pager's store holds for them
-// (version 0), staged in the aux VMO.
+// (version 0, or what was written back), staged in the aux VMO.
 func (s *server) supply(v *vmoState, lo, hi int, extra bool) zx.Status {
 	n := (hi - lo) * ps
+	v.storeMu.RLock()
+	defer v.storeMu.RUnlock()
 	for p := lo; p < hi; p++ {
-		pageContent(s.buf[(p-lo)*ps:], v.id, p, 0)
+		pageContent(s.buf[(p-lo)*ps:], v.id, p, v.store[p])
 	}
 	if st := syscalls.VmoWrite(s.aux, s.buf[:n], 0); st != zx.ErrOk {
 		s.r.errorf("pager %d: VmoWrite(aux, %d bytes) = %v", s.pg.idx, n, st)
@@ -275,7 +283,19 @@ func (s *server) answerDirty(q request) {
 		s.fail(v, q.lo, q.hi)
 		return
 	}
+	e := &event{kind: evDirty, lo: q.lo, hi: q.hi}
+	v.logEvent(e)
 	st := syscalls.PagerOpRange(s.pg.h, zx.PagerOpDirty, v.h, uint64(q.lo)*ps, uint64(q.hi-q.lo)*ps, 0)
+	v.endEvent(e, func() {
+		// The writer that asked may be gone (failed meanwhile): the
+		// pages may now be dirty with nobody writing them.
+		for p := q.lo; p < min(q.hi, v.size); p++ {
+			if st == zx.ErrOk && v.pages[p].dirty == no {
+				v.pages[p].dirty = maybe
+			}
+			v.note(p, "OP_DIRTY %v", st)
+		}
+	})
 	s.r.st.opDirty.Add(1)
 	if st != zx.ErrOk && !s.explained(v, st) {
 		s.r.errorf("%v: PagerOpRange(DIRTY, [%d, %d)) = %v", v, q.lo, q.hi, st)

@@ -137,3 +137,141 @@ func TestReproMappedFailIsStickyForTheNextAccess(t *testing.T) {
 
 // failData is a status sign-extended to the u64 data of ZX_PAGER_OP_FAIL.
 func failData(s zx.Status) uint64 { return uint64(int64(s)) }
+
+// Spec §3.3: after zx_pager_detach_vmo, dirty pages, AwaitingClean pages and
+// dirty zero ranges survive and stay readable, through mappings too. A
+// TRAP_DIRTY write to such a page needs a DIRTY request, so after the
+// detach it must fail (SIGBUS) — but only that write. The pager poisons the
+// page in the mapping for the failed writer and, the VMO being detached,
+// never clears the marker ("every later access must fail"), so every later
+// mapped read of the page takes SIGBUS while zx_vmo_read of the same page
+// returns its content.
+func TestReproFailedWriteAfterDetachPoisonsReadablePage(t *testing.T) {
+	page := make([]byte, ps)
+	pageContent(page, 0, 0, 3)
+	for _, tc := range []struct {
+		name  string
+		setup func(f *reproFixture) []byte // returns the page's content
+	}{
+		{"dirty zero tail", func(f *reproFixture) []byte {
+			if st := syscalls.VmoSetSize(f.vmo, 0); st != zx.ErrOk {
+				t.Fatalf("VmoSetSize(0) = %v", st)
+			}
+			if st := syscalls.VmoSetSize(f.vmo, ps); st != zx.ErrOk {
+				t.Fatalf("VmoSetSize(1 page) = %v", st)
+			}
+			return make([]byte, ps)
+		}},
+		{"AwaitingClean page", func(f *reproFixture) []byte {
+			f.supply(0, ps)
+			done := make(chan zx.Status, 1)
+			go func() { done <- syscalls.VmoWrite(f.vmo, page, 0) }()
+			if cmd, _, _, ok := f.request(); !ok || cmd != zx.PagerVMODirty {
+				t.Fatalf("no DIRTY request for the write (%v %d)", ok, cmd)
+			}
+			if st := syscalls.PagerOpRange(f.pager, zx.PagerOpDirty, f.vmo, 0, ps, 0); st != zx.ErrOk {
+				t.Fatalf("OP_DIRTY = %v", st)
+			}
+			select {
+			case st := <-done:
+				if st != zx.ErrOk {
+					t.Fatalf("VmoWrite = %v", st)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("VmoWrite did not return")
+			}
+			if st := syscalls.PagerOpRange(f.pager, zx.PagerOpWritebackBegin, f.vmo, 0, ps, 0); st != zx.ErrOk {
+				t.Fatalf("WRITEBACK_BEGIN = %v", st)
+			}
+			return page
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newReproFixture(t, 1, zx.VMOTrapDirty|zx.VMOResizable)
+			want := tc.setup(f)
+			if st := syscalls.PagerDetachVmo(f.pager, f.vmo); st != zx.ErrOk {
+				t.Fatalf("PagerDetachVmo = %v", st)
+			}
+			r, err := f.th.Read(f.addr, ps).Wait(5 * time.Second)
+			if err != nil || r.Sigbus || string(r.Data) != string(want) {
+				t.Fatalf("mapped read after the detach: %v sigbus=%v, want the page's content", err, r.Sigbus)
+			}
+			r, err = f.th.Write(f.addr, []byte{1}).Wait(5 * time.Second)
+			if err != nil || !r.Sigbus {
+				t.Fatalf("mapped write after the detach: %v sigbus=%v, want SIGBUS (it needs a DIRTY request)", err, r.Sigbus)
+			}
+			got := make([]byte, ps)
+			if st := syscalls.VmoRead(f.vmo, got, 0); st != zx.ErrOk || string(got) != string(want) {
+				t.Fatalf("zx_vmo_read after the failed write = %v, %s", st, describe(got))
+			}
+			// Give any clean-up all the time it could want.
+			time.Sleep(100 * time.Millisecond)
+			r, err = f.th.Read(f.addr, ps).Wait(5 * time.Second)
+			if err != nil || r.Sigbus || string(r.Data) != string(want) {
+				t.Errorf("mapped read after the failed write: %v sigbus=%v; the page is still readable with zx_vmo_read", err, r.Sigbus)
+			}
+		})
+	}
+}
+
+// Spec §3.8: in a TRAP_DIRTY VMO the first write to a page of a grown
+// (dirty zero) tail emits a DIRTY request, and once written the page is no
+// longer a zero range. A page that was written through the mapping (so its
+// page-table entry was made writable), cut by a shrink and grown back is
+// written again through the mapping without any DIRTY request, and
+// zx_pager_query_dirty_ranges then reports it ZX_VMO_DIRTY_RANGE_IS_ZERO
+// though it holds the data just written: a pager that trusts IS_ZERO
+// writes zeros back and loses the data. (zx_vmo_write of the page later
+// asks for DIRTY again.)
+func TestReproWriteAfterShrinkGrowNotTrapped(t *testing.T) {
+	f := newReproFixture(t, 2, zx.VMOTrapDirty|zx.VMOResizable)
+	page := make([]byte, ps)
+	pageContent(page, 0, 1, 9)
+	// Write page 1 through the mapping: READ, then DIRTY.
+	acc := f.th.Write(f.addr+ps, page)
+	if cmd, off, _, ok := f.request(); !ok || cmd != zx.PagerVMORead || off != ps {
+		t.Fatalf("no READ request for page 1 (%v %d %#x)", ok, cmd, off)
+	}
+	f.supply(ps, ps)
+	if cmd, off, _, ok := f.request(); !ok || cmd != zx.PagerVMODirty || off != ps {
+		t.Fatalf("no DIRTY request for page 1 (%v %d %#x)", ok, cmd, off)
+	}
+	if st := syscalls.PagerOpRange(f.pager, zx.PagerOpDirty, f.vmo, ps, ps, 0); st != zx.ErrOk {
+		t.Fatalf("OP_DIRTY = %v", st)
+	}
+	if r, err := acc.Wait(5 * time.Second); err != nil || r.Sigbus {
+		t.Fatalf("first write: %v sigbus=%v", err, r.Sigbus)
+	}
+	// Cut page 1 and grow it back: a dirty zero tail.
+	if st := syscalls.VmoSetSize(f.vmo, ps); st != zx.ErrOk {
+		t.Fatalf("VmoSetSize(1 page) = %v", st)
+	}
+	if st := syscalls.VmoSetSize(f.vmo, 2*ps); st != zx.ErrOk {
+		t.Fatalf("VmoSetSize(2 pages) = %v", st)
+	}
+	// The next write must trap.
+	acc = f.th.Write(f.addr+ps, page)
+	r, err := acc.Wait(300 * time.Millisecond)
+	if err == nil {
+		t.Errorf("the write into the grown tail completed (sigbus=%v) without a DIRTY request", r.Sigbus)
+	} else {
+		if cmd, off, _, ok := f.request(); !ok || cmd != zx.PagerVMODirty || off != ps {
+			t.Fatalf("no DIRTY request for page 1 (%v %d %#x)", ok, cmd, off)
+		}
+		if st := syscalls.PagerOpRange(f.pager, zx.PagerOpDirty, f.vmo, ps, ps, 0); st != zx.ErrOk {
+			t.Fatalf("OP_DIRTY = %v", st)
+		}
+		if r, err := acc.Wait(5 * time.Second); err != nil || r.Sigbus {
+			t.Fatalf("second write: %v sigbus=%v", err, r.Sigbus)
+		}
+	}
+	got := make([]byte, ps)
+	if st := syscalls.VmoRead(f.vmo, got, ps); st != zx.ErrOk || string(got) != string(page) {
+		t.Fatalf("zx_vmo_read of page 1 = %v, %s", st, describe(got))
+	}
+	out := make([]zx.VMODirtyRange, 4)
+	n, _, st := syscalls.PagerQueryDirtyRanges(f.pager, f.vmo, 0, 2*ps, out, true)
+	if st != zx.ErrOk || n != 1 || out[0].Offset != ps || out[0].Length != ps || out[0].Options != 0 {
+		t.Errorf("zx_pager_query_dirty_ranges = %v %+v; want one range [1, 2) without IS_ZERO (the page holds data)", st, out[:n])
+	}
+}

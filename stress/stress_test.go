@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,8 +28,8 @@ type config struct {
 	callers       int // goroutines doing zx_vmo_read/write/COMMIT
 	failPct       int // percentage of requests answered (partly) with OP_FAIL
 	hang          time.Duration
-	// tolerateSticky: PAGERD_STRESS_TOLERATE=sticky-fail (see vmoState).
-	tolerateSticky bool
+	// Known bugs to tolerate, from PAGERD_STRESS_TOLERATE (see vmoState).
+	tolerateSticky, toleratePoison, tolerateUntrapped bool
 }
 
 // stats are the run's counters.
@@ -39,6 +40,7 @@ type stats struct {
 	detaches, shrinks, grows, retires, vmos                     atomic.Int64
 	mappedReads, mappedWrites, vmoReads, vmoWrites, commits     atomic.Int64
 	sigbus, failedCalls, pagesChecked                           atomic.Int64
+	writebacks, writtenBack, writebackSkips                     atomic.Int64
 }
 
 // run is one stress run.
@@ -156,12 +158,19 @@ func defaultConfig(t *testing.T) config {
 		}
 		cfg.seed = n
 	}
-	switch s := os.Getenv("PAGERD_STRESS_TOLERATE"); s {
-	case "":
-	case "sticky-fail":
-		cfg.tolerateSticky = true
-	default:
-		t.Fatalf("PAGERD_STRESS_TOLERATE=%q: the only known bug it can tolerate is sticky-fail", s)
+	if s := os.Getenv("PAGERD_STRESS_TOLERATE"); s != "" {
+		for _, bug := range strings.Split(s, ",") {
+			switch bug {
+			case "sticky-fail":
+				cfg.tolerateSticky = true
+			case "detach-poison":
+				cfg.toleratePoison = true
+			case "shrink-grow-trap":
+				cfg.tolerateUntrapped = true
+			default:
+				t.Fatalf("PAGERD_STRESS_TOLERATE=%q: %q is not a known bug (sticky-fail, detach-poison, shrink-grow-trap)", s, bug)
+			}
+		}
 	}
 	if testing.Short() {
 		cfg.duration = min(cfg.duration, 3*time.Second)
@@ -175,6 +184,12 @@ func TestStressInProcess(t *testing.T) {
 	t.Logf("seed %d (PAGERD_STRESS_SEED=%d reproduces the random choices), load for %v", cfg.seed, cfg.seed, cfg.duration)
 	if cfg.tolerateSticky {
 		t.Logf("tolerating a SIGBUS within %v of a FAIL of the page (PAGERD_STRESS_TOLERATE=sticky-fail)", stickyFor)
+	}
+	if cfg.tolerateUntrapped {
+		t.Logf("tolerating untrapped writes to pages of TRAP_DIRTY VMOs once cut by a shrink (PAGERD_STRESS_TOLERATE=shrink-grow-trap)")
+	}
+	if cfg.toleratePoison {
+		t.Logf("tolerating a SIGBUS on a page whose mapped write failed after a detach (PAGERD_STRESS_TOLERATE=detach-poison)")
 	}
 	warmUp(t)
 	fds0, gs0 := countFDs(t), runtime.NumGoroutine()
@@ -334,7 +349,8 @@ func stressRun(t *testing.T, cfg config) *run {
 	t.Logf("requests: %d READ, %d DIRTY, %d COMPLETE, %d after detach", s.readPackets.Load(), s.dirtyPackets.Load(), s.completes.Load(), s.lateRequests.Load())
 	t.Logf("pager: %d supplies (%d pages, %d split requests, %d over-supplied, %d refused), %d OP_FAIL, %d OP_DIRTY",
 		s.supplies.Load(), s.suppliedPages.Load(), s.splits.Load(), s.oversupplies.Load(), s.supplyErrors.Load(), s.fails.Load(), s.opDirty.Load())
-	t.Logf("chaos: %d VMOs created, %d detaches, %d shrinks, %d grows, %d retired", s.vmos.Load(), s.detaches.Load(), s.shrinks.Load(), s.grows.Load(), s.retires.Load())
+	t.Logf("chaos: %d VMOs created, %d detaches, %d shrinks, %d grows, %d retired; %d write-backs (%d pages, %d skipped over uncertain pages)",
+		s.vmos.Load(), s.detaches.Load(), s.shrinks.Load(), s.grows.Load(), s.retires.Load(), s.writebacks.Load(), s.writtenBack.Load(), s.writebackSkips.Load())
 	t.Logf("accesses: %d mapped reads, %d mapped writes, %d zx_vmo_read, %d zx_vmo_write, %d COMMIT; %d expected SIGBUS, %d expected failed calls; %d pages checked (%.0f/s)",
 		s.mappedReads.Load(), s.mappedWrites.Load(), s.vmoReads.Load(), s.vmoWrites.Load(), s.commits.Load(),
 		s.sigbus.Load(), s.failedCalls.Load(), s.pagesChecked.Load(), float64(s.pagesChecked.Load())/took.Seconds())
