@@ -138,24 +138,42 @@ func (pv *pagedVMO) dropClean(from, to uint64) {
 }
 
 // dropChildren drops the Clean pages of every clone of this VMO over the
-// range they see of pages [from, to) of it. Lock order: parent, then child.
+// range they see of pages [from, to) of it, also of clones made of slices
+// of it. Lock order: parent, then child.
 func (pv *pagedVMO) dropChildren(from, to uint64) {
-	if pv.vmo == nil {
-		return
+	if pv.vmo != nil {
+		dropCloneChildren(pv.vmo, from, to)
 	}
-	for _, cv := range pv.vmo.Children() {
-		c, ok := cv.Source().(*pagedVMO)
-		if !ok || c.clone == nil {
+}
+
+// dropCloneChildren drops the Clean pages over pages [from, to) of v in
+// v's clones, and goes through v's slices to theirs.
+func dropCloneChildren(v *vmo.VMO, from, to uint64) {
+	for _, cv := range v.Children() {
+		var first uint64 // cv's page 0 as a page of v
+		switch s := cv.Source().(type) {
+		case *pagedVMO:
+			if s.clone == nil {
+				continue
+			}
+			first = s.clone.offset / zx.PageSize
+		case *sliceSource:
+			first = (cv.Base() - v.Base()) / zx.PageSize
+		default:
 			continue
 		}
-		first := c.clone.offset / zx.PageSize
 		if to <= first {
 			continue
 		}
 		lo, hi := max(from, first)-first, to-first
-		c.mu.Lock()
-		c.dropClean(lo, hi)
-		c.mu.Unlock()
+		switch s := cv.Source().(type) {
+		case *pagedVMO:
+			s.mu.Lock()
+			s.dropClean(lo, hi)
+			s.mu.Unlock()
+		case *sliceSource:
+			dropCloneChildren(cv, lo, hi)
+		}
 	}
 }
 

@@ -42,27 +42,31 @@ type mapping struct {
 	pv         *pagedVMO
 	u          *uffd.UFFD // the userfaultfd the range is registered with
 	start, end uintptr
-	window     bool // a supply window, not a user mapping
+	window     bool   // a supply window, not a user mapping
+	base       uint64 // byte offset of the mapped VMO in pv's VMO: a slice's offset, else 0
 }
+
+// off is the byte offset in pv's VMO of the mapping's first page.
+func (m *mapping) off() uint64 { return m.base + m.vm.Offset }
 
 // pageOf returns the VMO page behind a page-aligned address of m.
 func (m *mapping) pageOf(addr uintptr) uint64 {
-	return (m.vm.Offset + uint64(addr-m.start)) / zx.PageSize
+	return (m.off() + uint64(addr-m.start)) / zx.PageSize
 }
 
 // addrOf returns the address of VMO page pg in m, and whether m maps it.
 func (m *mapping) addrOf(pg uint64) (uintptr, bool) {
 	off := pg * zx.PageSize
-	if off < m.vm.Offset || off >= m.vm.Offset+m.vm.Len {
+	if off < m.off() || off >= m.off()+m.vm.Len {
 		return 0, false
 	}
-	return m.start + uintptr(off-m.vm.Offset), true
+	return m.start + uintptr(off-m.off()), true
 }
 
 // pageRange returns the part of VMO pages [off, end) that m maps, as addresses.
 func (m *mapping) pageRange(off, end uint64) (uintptr, uintptr, bool) {
-	first := m.vm.Offset / zx.PageSize
-	last := (m.vm.Offset + m.vm.Len) / zx.PageSize
+	first := m.off() / zx.PageSize
+	last := (m.off() + m.vm.Len) / zx.PageSize
 	off, end = max(off, first), min(end, last)
 	if off >= end {
 		return 0, 0, false

@@ -287,8 +287,12 @@ func (pv *pagedVMO) CommittedBytes(v *vmo.VMO) uint64 {
 }
 
 // Mapped registers a new mapping of the VMO with the process's userfaultfd.
-func (pv *pagedVMO) Mapped(v *vmo.VMO, vm *vmo.Mapping) error {
-	m := &mapping{vm: vm, pv: pv, u: pv.r.u, start: vm.Addr, end: vm.Addr + uintptr(vm.Len)}
+func (pv *pagedVMO) Mapped(v *vmo.VMO, vm *vmo.Mapping) error { return pv.mapped(vm, 0) }
+
+// mapped registers vm, a mapping of this VMO or of a slice of it that starts
+// base bytes into it.
+func (pv *pagedVMO) mapped(vm *vmo.Mapping, base uint64) error {
+	m := &mapping{vm: vm, pv: pv, u: pv.r.u, start: vm.Addr, end: vm.Addr + uintptr(vm.Len), base: base}
 	if pv.async {
 		m.u = pv.r.ua
 	}

@@ -46,11 +46,20 @@ func TestChildPagerClone(t *testing.T) {
 	pager, port := pgNewPager(t), pgNewPort(t)
 	root := pgNewPagerVmo(t, pager, port, key, zx.VMOTrapDirty, 4*pgPage)
 
-	for _, o := range []uint32{zx.VMOChildSnapshot, zx.VMOChildSnapshotModified, zx.VMOChildSlice} {
+	for _, o := range []uint32{zx.VMOChildSnapshot, zx.VMOChildSnapshotModified} {
 		if _, st := VmoCreateChild(root, o, 0, pgPage); st != zx.ErrNotSupported {
 			t.Fatalf("child %#x of a pager VMO = %#v, want NOT_SUPPORTED", o, st)
 		}
 	}
+	// A slice of a pager VMO is pager-backed and refused by the pager calls.
+	slice := childNew(t, root, zx.VMOChildSlice|zx.VMOChildNoWrite, 3*pgPage, pgPage)
+	if info := vmoInfo(t, slice); info.Flags&zx.InfoVMOPagerBacked == 0 || info.Flags&zx.InfoVMOIsCOWClone != 0 {
+		t.Fatalf("slice flags %#x", info.Flags)
+	}
+	if _, _, st := PagerQueryDirtyRanges(pager, slice, 0, pgPage, nil, true); st != zx.ErrInvalidArgs {
+		t.Fatalf("query_dirty_ranges on a slice = %#v", st)
+	}
+	vmoWant(t, "write to a NO_WRITE slice", VmoWrite(slice, []byte{1}, 0), zx.ErrAccessDenied)
 	clone := childNew(t, root, zx.VMOChildSnapshotAtLeastOnWrite, pgPage, 2*pgPage)
 	if got, want := vmoRights(t, clone), zx.DefaultVMORights; got != want {
 		t.Fatalf("clone rights %#x, want %#x", got, want)

@@ -32,6 +32,14 @@ type Cloner interface {
 	Clone(parent *VMO, offset, size, contentSize uint64, resizable bool) (*VMO, error)
 }
 
+// Slicer is implemented by a Source whose VMO can have slices
+// (ZX_VMO_CHILD_SLICE of a pager VMO): Slice returns the Source of a slice
+// starting offset bytes into parent (checked by this package: aligned,
+// inside the parent). The slice shares the parent's memfd at that offset.
+type Slicer interface {
+	Slice(parent *VMO, offset uint64) (Source, error)
+}
+
 // ParentResizeObserver is implemented by a child's Source that must know
 // when its parent's size changes: a clone's view of a shrunk parent is
 // clipped for good (spec §3.6). ParentResized is called after the parent's
@@ -79,8 +87,8 @@ const cloneMaxSize uint64 = 1 << 46
 //   - SLICE with any other option: INVALID_ARGS; an unaligned offset:
 //     INVALID_ARGS; size beyond MaxSize: OUT_OF_RANGE; a range not wholly
 //     inside the parent (or overflowing): INVALID_ARGS; a resizable parent:
-//     NOT_SUPPORTED; a pager-backed parent: NOT_SUPPORTED here (pagerd
-//     limit, Zircon supports it).
+//     NOT_SUPPORTED. A slice of a pager-backed VMO gets its Source from the
+//     parent's (Slicer; NOT_SUPPORTED without one).
 //   - REFERENCE (with RESIZABLE or nothing else, else INVALID_ARGS):
 //     NOT_SUPPORTED (not implemented).
 //   - exactly one of SNAPSHOT, SNAPSHOT_AT_LEAST_ON_WRITE, SNAPSHOT_MODIFIED
@@ -226,7 +234,8 @@ func (v *VMO) parentResized(size uint64) {
 
 // createSlice makes a ZX_VMO_CHILD_SLICE: a VMO on a duplicate of the
 // parent's memfd whose page 0 is the parent's byte offset (Base), so reads,
-// writes and mappings of either show the same pages.
+// writes and mappings of either show the same pages. A slice of a pager VMO
+// forwards its operations to a Source made by the parent's (Slicer).
 func (v *VMO) createSlice(offset, size, contentSize uint64) (*VMO, error) {
 	if !pageAligned(offset) {
 		return nil, errf(zx.ErrInvalidArgs, "slice offset %#x is not page-aligned", offset)
@@ -243,8 +252,17 @@ func (v *VMO) createSlice(offset, size, contentSize uint64) (*VMO, error) {
 	if v.Resizable() {
 		return nil, errf(zx.ErrNotSupported, "slice of resizable VMO %d", v.koid)
 	}
+	var src Source
 	if v.src != nil {
-		return nil, errf(zx.ErrNotSupported, "slice of pager-backed VMO %d is not implemented", v.koid)
+		sl, ok := v.src.(Slicer)
+		if !ok {
+			return nil, errf(zx.ErrNotSupported, "the source of VMO %d cannot slice", v.koid)
+		}
+		ss, err := sl.Slice(v, offset)
+		if err != nil {
+			return nil, err
+		}
+		src = ss
 	}
 	if err := v.acquire(); err != nil {
 		return nil, err
@@ -254,7 +272,8 @@ func (v *VMO) createSlice(offset, size, contentSize uint64) (*VMO, error) {
 	if err != nil {
 		return nil, errnoErr(err, "dup of the memfd of VMO %d", v.koid)
 	}
-	child := newVMO(fd, size, contentSize, 0, nil)
+	child := newVMO(fd, size, contentSize, 0, src)
+	child.share = v.share
 	child.base = v.base + offset
 	v.adopt(child, ChildSlice)
 	return child, nil

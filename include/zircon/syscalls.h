@@ -132,9 +132,8 @@ zx_status_t zx_vmo_op_range(zx_handle_t handle, uint32_t op, uint64_t offset, ui
 // past the parent's end read zero); a slice shares the parent's pages; a
 // pager VMO (or a clone of one) takes only _SNAPSHOT_AT_LEAST_ON_WRITE: a
 // copy-on-write clone whose missing pages are requested from the root's
-// pager. Not supported: ZX_VMO_CHILD_REFERENCE, slices of pager VMOs, and
-// _SNAPSHOT_MODIFIED of pager VMOs (ZX_ERR_NOT_SUPPORTED). See
-// docs/VMO-CHILDREN.md.
+// pager. Not supported: ZX_VMO_CHILD_REFERENCE and _SNAPSHOT_MODIFIED of
+// pager VMOs (ZX_ERR_NOT_SUPPORTED). See docs/VMO-CHILDREN.md.
 zx_status_t zx_vmo_create_child(zx_handle_t handle, uint32_t options, uint64_t offset,
                                 uint64_t size, zx_handle_t* out);
 
