@@ -69,6 +69,14 @@ func allRows() []*Row {
 		rows = append(rows, &Row{Name: "uffd/copy-shmem-" + b.name, Panel: panelBulk, Baseline: "uffd/copy-" + b.name, RatioBy: ByGBPerSec, run: copyRow(b.size, true),
 			Desc: fmt.Sprintf("one UFFDIO_COPY of %s into missing pages of a memfd mapping (what supply_pages does)", sizeName(b.size))})
 	}
+	// A pagerd read-ahead fill without the fault around it: pread + COPY (what
+	// pagerd does) and a COPY straight from a mapping of the store file.
+	rows = append(rows,
+		&Row{Name: "uffd/fill-pread-2m", Panel: panelBulk, Baseline: "uffd/copy-shmem-2m", RatioBy: ByGBPerSec, run: fillRow(2<<20, false),
+			Desc: "pagerd's fill of 2 MiB without a fault: pread from the (cached) store file into a buffer, then one UFFDIO_COPY into missing memfd pages"},
+		&Row{Name: "uffd/fill-mmap-2m", Panel: panelBulk, Baseline: "uffd/fill-pread-2m", RatioBy: ByGBPerSec, run: fillRow(2<<20, true),
+			Desc: "as fill-pread-2m with one copy fewer: UFFDIO_COPY straight from a read-only mapping of the store file (page tables in place)"},
+	)
 	for _, b := range bulkSizes {
 		rows = append(rows, &Row{Name: "uffd/move-" + b.name, Panel: panelBulk, Baseline: "uffd/copy-" + b.name, RatioBy: ByGBPerSec, run: moveRow(b.size),
 			Desc: fmt.Sprintf("one UFFDIO_MOVE of %s of 4 KiB anonymous pages into missing anonymous pages", sizeName(b.size))})
