@@ -59,12 +59,20 @@ func (wk *worker) loop() {
 				op = opCommit
 			}
 		}
-		lo := wk.rng.IntN(v.max)
+		// Mostly inside the current size; sometimes anywhere in the
+		// mapping (beyond the end of a shrunk VMO, accesses fault).
+		end := v.max
+		if wk.rng.IntN(5) != 0 {
+			v.mu.Lock()
+			end = max(v.size, 1)
+			v.mu.Unlock()
+		}
+		lo := wk.rng.IntN(end)
 		run := 8
 		if wk.rng.IntN(10) == 0 {
 			run = 24
 		}
-		hi := lo + 1 + wk.rng.IntN(min(run, v.max-lo))
+		hi := lo + 1 + wk.rng.IntN(min(run, end-lo))
 		if !wk.access(v, op, lo, hi) {
 			return
 		}
@@ -146,7 +154,7 @@ func (wk *worker) judgeMapped(w *window, op opKind, res faulter.Result, evs []*e
 		case res.Addr != base && !shrunk(evs, f):
 			r.errorf("%v of %v pages [%d, %d): SIGBUS in the middle of page %d (%#x)", op, v, w.lo, w.hi, f, res.Addr)
 		case !d.mayFail():
-			r.errorf("%v of %v pages [%d, %d): unexplained SIGBUS at page %d %s", op, v, w.lo, w.hi, f, w.explain(f, evs))
+			r.errorf("%v of %v pages [%d, %d): unexplained SIGBUS at page %d %s%s", op, v, w.lo, w.hi, f, w.explain(f, evs), w.hint(f))
 		}
 		r.st.sigbus.Add(1)
 		if write {
@@ -158,7 +166,7 @@ func (wk *worker) judgeMapped(w *window, op opKind, res faulter.Result, evs []*e
 	}
 	for p := w.lo; p < w.lo+ok; p++ {
 		if d := w.judge(p, write, evs); d.must {
-			r.errorf("%v of %v page %d succeeded, but it must fail %s", op, v, p, w.explain(p, evs))
+			r.errorf("%v of %v page %d succeeded, but it must fail %s%s", op, v, p, w.explain(p, evs), w.hint(p))
 		}
 		w.checkTrapped(op, p, evs)
 		if !write {
@@ -209,7 +217,7 @@ func (wk *worker) judgeCall(w *window, op opKind, st zx.Status, evs []*event) {
 			for p := w.lo; p < w.hi; p++ {
 				why = append(why, fmt.Sprintf("page %d %s", p, w.explain(p, evs)))
 			}
-			r.errorf("%v of %v pages [%d, %d) = %v, unexplained: %s", op, v, w.lo, w.hi, st, strings.Join(why, "; "))
+			r.errorf("%v of %v pages [%d, %d) = %v, unexplained: %s%s", op, v, w.lo, w.hi, st, strings.Join(why, "; "), w.hint(w.lo))
 		}
 		if write {
 			w.writeDone(op, 0, w.hi-w.lo)
@@ -218,7 +226,7 @@ func (wk *worker) judgeCall(w *window, op opKind, st zx.Status, evs []*event) {
 	}
 	for p := w.lo; p < w.hi; p++ {
 		if d := w.judgeOp(p, op, evs); d.must {
-			r.errorf("%v of %v pages [%d, %d) succeeded, but page %d must fail %s", op, v, w.lo, w.hi, p, w.explain(p, evs))
+			r.errorf("%v of %v pages [%d, %d) succeeded, but page %d must fail %s%s", op, v, w.lo, w.hi, p, w.explain(p, evs), w.hint(p))
 		}
 		if write {
 			w.checkTrapped(op, p, evs)
@@ -294,11 +302,11 @@ func (w *window) explain(p int, evs []*event) string {
 // request: an OP_DIRTY of the page overlapped it.
 func (w *window) checkTrapped(op opKind, p int, evs []*event) {
 	m := w.pages[p-w.lo]
-	if !op.writes() || !w.v.trap || p >= w.size || (m.dirty == yes && !m.zeroTail) || m.dirty == maybe || m.tainted {
+	if !op.writes() || !w.v.trap || p >= w.size || (m.dirty == yes && !m.zeroTail) || m.dirty == maybe || m.tainted && w.v.tolerateUntrapped {
 		return
 	}
 	if !dirtied(evs, p) {
-		w.v.run.errorf("%v of %v page %d (dirty %v, zero tail %v) succeeded without a DIRTY request %s",
-			op, w.v, p, m.dirty, m.zeroTail, w.explain(p, evs))
+		w.v.run.errorf("%v of %v page %d (dirty %v, zero tail %v) succeeded without a DIRTY request %s%s",
+			op, w.v, p, m.dirty, m.zeroTail, w.explain(p, evs), w.hint(p))
 	}
 }

@@ -36,12 +36,12 @@ func (r *run) chaos(rng *rand.Rand) {
 			r.shrink(v, 1+rng.IntN(size-1))
 		case v.resizable && n < 60 && size < v.max:
 			r.grow(v, size+1+rng.IntN(v.max-size))
-		case n < 64:
+		case n < 63:
 			r.detach(v)
-		case n < 70:
-			r.retire(v)
+		case n < 78:
+			r.retire(v) // a fresh VMO: a fresh set of faults
 			r.newVMO(slot, rng)
-		case n < 90:
+		case n < 95:
 			r.writeback(v, rng)
 		}
 	}
@@ -61,7 +61,7 @@ func (r *run) shrink(v *vmoState, size int) {
 		}
 		v.size = size
 		for p := size; p < v.max; p++ {
-			v.pages[p] = pageModel{tainted: v.pages[p].tainted || v.trap && v.tolerateUntrapped}
+			v.pages[p] = pageModel{tainted: v.pages[p].tainted || v.trap}
 			v.note(p, "shrink %d->%d", old, size)
 		}
 	})
@@ -205,7 +205,7 @@ func (r *run) writeback(v *vmoState, rng *rand.Rand) {
 	}
 	b = min(b, w.size)
 	for _, m := range w.pages[:b-a] {
-		if len(m.acc) != 1 || m.tainted {
+		if len(m.acc) != 1 || m.tainted && v.tolerateUntrapped {
 			r.st.writebackSkips.Add(1)
 			return // an interrupted write left the page uncertain
 		}
@@ -226,8 +226,8 @@ func (r *run) writeback(v *vmoState, rng *rand.Rand) {
 		case isZero && m.acc[0] != zeroVer:
 			got := make([]byte, ps)
 			st := syscalls.VmoRead(v.h, got, uint64(p)*ps)
-			r.errorf("%v: page %d holds version %d (zx_vmo_read: %v, %s) but zx_pager_query_dirty_ranges%v says it is zero %s",
-				v, p, m.acc[0], st, describe(got), ranges, w.explain(p, evs))
+			r.errorf("%v: page %d holds version %d (zx_vmo_read: %v, %s) but zx_pager_query_dirty_ranges%v says it is zero %s%s",
+				v, p, m.acc[0], st, describe(got), ranges, w.explain(p, evs), w.hint(p))
 		}
 	}
 	buf := make([]byte, (b-a)*ps)

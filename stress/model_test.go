@@ -324,9 +324,9 @@ func (w *window) judge(p int, write bool, evs []*event) verdict {
 	}
 	needsPager := m.present != yes
 	if write && w.v.trap {
-		needsPager = m.dirty != yes || m.zeroTail || m.tainted
+		needsPager = m.dirty != yes || m.zeroTail || m.tainted && w.v.tolerateUntrapped
 	}
-	if m.tainted && w.v.trap && write {
+	if m.tainted && w.v.tolerateUntrapped && w.v.trap && write {
 		// The pager may think it a zero tail still: a write may need
 		// a DIRTY request, which fails after a detach.
 		if w.detached {
@@ -427,4 +427,36 @@ func dirtied(evs []*event, p int) bool {
 		}
 	}
 	return false
+}
+
+// hint names the known bug (see repro_test.go) that may explain an error
+// on page p, if any.
+func (w *window) hint(p int) string {
+	v := w.v
+	m := w.pages[p-w.lo]
+	var h string
+	if m.poisoned {
+		h += "; a mapped write of this page failed after the detach: TestReproFailedWriteAfterDetachPoisonsReadablePage"
+	}
+	if m.tainted && v.trap {
+		h += "; this page was cut by a shrink: TestReproWriteAfterShrinkGrowNotTrapped"
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := time.Now().UnixNano()
+	for i := len(v.events) - 1; i >= 0; i-- {
+		e := v.events[i]
+		if e.done && now-e.end > int64(stickyFor) {
+			break
+		}
+		if e.kind == evFail && e.lo <= p && p < e.hi {
+			h += fmt.Sprintf("; this page was failed %v ago: TestReproMappedFailIsStickyForTheNextAccess",
+				time.Duration(now-e.end).Round(time.Microsecond))
+			break
+		}
+	}
+	if h == "" {
+		return ""
+	}
+	return " (known bug?" + h[1:] + ")"
 }

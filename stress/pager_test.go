@@ -51,7 +51,7 @@ func (s *server) serve(stop <-chan struct{}) {
 	var later []request
 	for {
 		var pkt zx.PortPacket
-		st := syscalls.PortWait(s.pg.port, zx.DeadlineAfter(zx.Duration(20*time.Millisecond)), &pkt)
+		st := syscalls.PortWait(s.pg.port, zx.DeadlineAfter(zx.Duration(5*time.Millisecond)), &pkt)
 		if st == zx.ErrTimedOut {
 			// Idle: answer everything put aside, in random order.
 			s.rng.Shuffle(len(later), func(i, j int) { later[i], later[j] = later[j], later[i] })

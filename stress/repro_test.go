@@ -275,3 +275,35 @@ func TestReproWriteAfterShrinkGrowNotTrapped(t *testing.T) {
 		t.Errorf("zx_pager_query_dirty_ranges = %v %+v; want one range [1, 2) without IS_ZERO (the page holds data)", st, out[:n])
 	}
 }
+
+// Spec §1.11 (CommitExtendedTail): COMMIT does not dirty pages, except in a
+// tail added by growing the VMO, where a page goes from dirty-zero to
+// dirty, and in a TRAP_DIRTY VMO that needs a DIRTY request first. COMMIT
+// of such a page returns at once, with no DIRTY request; after it, writes
+// to the page are not trapped either (and after a detach COMMIT still
+// succeeds where the DIRTY request would fail with BAD_STATE).
+func TestReproCommitOfGrownTailSkipsDirtyRequest(t *testing.T) {
+	f := newReproFixture(t, 1, zx.VMOTrapDirty|zx.VMOResizable)
+	if st := syscalls.VmoSetSize(f.vmo, 0); st != zx.ErrOk {
+		t.Fatalf("VmoSetSize(0) = %v", st)
+	}
+	if st := syscalls.VmoSetSize(f.vmo, ps); st != zx.ErrOk {
+		t.Fatalf("VmoSetSize(1 page) = %v", st)
+	}
+	done := make(chan zx.Status, 1)
+	go func() { done <- syscalls.VmoOpRange(f.vmo, zx.VMOOpCommit, 0, ps, nil) }()
+	select {
+	case st := <-done:
+		t.Errorf("COMMIT of the grown tail returned %v without a DIRTY request", st)
+	case <-time.After(300 * time.Millisecond):
+		if cmd, off, _, ok := f.request(); !ok || cmd != zx.PagerVMODirty || off != 0 {
+			t.Fatalf("COMMIT blocked, but no DIRTY request for page 0 (%v %d %#x)", ok, cmd, off)
+		}
+		if st := syscalls.PagerOpRange(f.pager, zx.PagerOpDirty, f.vmo, 0, ps, 0); st != zx.ErrOk {
+			t.Fatalf("OP_DIRTY = %v", st)
+		}
+		if st := <-done; st != zx.ErrOk {
+			t.Fatalf("COMMIT = %v", st)
+		}
+	}
+}
