@@ -174,7 +174,7 @@ func (wk *worker) judgeMapped(w *window, op opKind, res faulter.Result, evs []*e
 		}
 	}
 	if write {
-		w.writeDone(op, ok, 0)
+		w.writeDone(op, ok, 0, evs)
 	} else {
 		w.readDone(op, ok)
 	}
@@ -220,7 +220,7 @@ func (wk *worker) judgeCall(w *window, op opKind, st zx.Status, evs []*event) {
 			r.errorf("%v of %v pages [%d, %d) = %v, unexplained: %s%s", op, v, w.lo, w.hi, st, strings.Join(why, "; "), w.hint(w.lo))
 		}
 		if write {
-			w.writeDone(op, 0, w.hi-w.lo)
+			w.writeDone(op, 0, w.hi-w.lo, evs)
 		}
 		return
 	}
@@ -236,7 +236,7 @@ func (wk *worker) judgeCall(w *window, op opKind, st zx.Status, evs []*event) {
 		}
 	}
 	if write {
-		w.writeDone(op, w.hi-w.lo, 0)
+		w.writeDone(op, w.hi-w.lo, 0, evs)
 	} else {
 		w.readDone(op, w.hi-w.lo)
 	}
@@ -246,7 +246,7 @@ func (wk *worker) judgeCall(w *window, op opKind, st zx.Status, evs []*event) {
 // VMO may need a DIRTY request (spec §1.11), which a FAIL can fail.
 func (w *window) judgeOp(p int, op opKind, evs []*event) verdict {
 	d := w.judge(p, op.writes(), evs)
-	if op == opCommit && w.v.trap && p < w.size && w.pages[p-w.lo].zeroTail {
+	if op == opCommit && w.v.trap && p < w.size && w.pages[p-w.lo].zeroTail != no {
 		for _, e := range evs {
 			if e.kind == evFail && e.lo <= p && p < e.hi {
 				d.allow(e.status)
@@ -302,7 +302,7 @@ func (w *window) explain(p int, evs []*event) string {
 // request: an OP_DIRTY of the page overlapped it.
 func (w *window) checkTrapped(op opKind, p int, evs []*event) {
 	m := w.pages[p-w.lo]
-	if !op.writes() || !w.v.trap || p >= w.size || (m.dirty == yes && !m.zeroTail) || m.dirty == maybe || m.tainted && w.v.tolerateUntrapped {
+	if !op.writes() || !w.v.trap || p >= w.size || (m.dirty == yes && m.zeroTail != yes) || m.dirty == maybe || m.tainted && w.v.tolerateUntrapped {
 		return
 	}
 	if !dirtied(evs, p) {

@@ -3,6 +3,7 @@ package stress
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/pagerd/pagerd/syscalls"
@@ -17,7 +18,7 @@ func (r *run) chaos(rng *rand.Rand) {
 		select {
 		case <-r.stop:
 			return
-		case <-time.After(time.Duration(10+rng.IntN(90)) * time.Millisecond):
+		case <-time.After(time.Duration(5+rng.IntN(45)) * time.Millisecond):
 		}
 		slot := rng.IntN(len(r.slots))
 		v := r.slots[slot].Load()
@@ -38,10 +39,10 @@ func (r *run) chaos(rng *rand.Rand) {
 			r.grow(v, size+1+rng.IntN(v.max-size))
 		case n < 63:
 			r.detach(v)
-		case n < 78:
+		case n < 75:
 			r.retire(v) // a fresh VMO: a fresh set of faults
 			r.newVMO(slot, rng)
-		case n < 95:
+		default:
 			r.writeback(v, rng)
 		}
 	}
@@ -88,7 +89,7 @@ func (r *run) grow(v *vmoState, size int) {
 	v.mu.Lock()
 	v.size = size
 	for p := old; p < size; p++ {
-		v.pages[p] = pageModel{acc: []int64{zeroVer}, present: yes, dirty: yes, zeroTail: true, tainted: v.pages[p].tainted}
+		v.pages[p] = pageModel{acc: []int64{zeroVer}, present: yes, dirty: yes, zeroTail: yes, tainted: v.pages[p].tainted}
 		v.note(p, "grow %d->%d", old, size)
 	}
 	v.mu.Unlock()
@@ -165,6 +166,7 @@ func (r *run) newVMO(slot int, rng *rand.Rand) *vmoState {
 	v.tolerateSticky = r.cfg.tolerateSticky
 	v.toleratePoison = r.cfg.toleratePoison
 	v.tolerateUntrapped = r.cfg.tolerateUntrapped
+	v.tolerateDetachRace = r.cfg.tolerateDetachRace
 	h, st := syscalls.PagerCreateVmo(pg.h, opts, pg.port, key, uint64(size)*ps)
 	if st != zx.ErrOk {
 		r.errorf("PagerCreateVmo(options %#x, %d pages) = %v", opts, size, st)
@@ -205,7 +207,7 @@ func (r *run) writeback(v *vmoState, rng *rand.Rand) {
 	}
 	b = min(b, w.size)
 	for _, m := range w.pages[:b-a] {
-		if len(m.acc) != 1 || m.tainted && v.tolerateUntrapped {
+		if len(m.acc) != 1 || m.tainted && v.tolerateUntrapped || m.racedDetach && v.tolerateDetachRace {
 			r.st.writebackSkips.Add(1)
 			return // an interrupted write left the page uncertain
 		}
@@ -256,6 +258,14 @@ func (r *run) writeback(v *vmoState, rng *rand.Rand) {
 				}
 			}
 		}
+		// Sometimes write a page between BEGIN and END: BEGIN must have
+		// protected it again (a TRAP_DIRTY write needs a DIRTY request),
+		// and END must leave it dirty (spec §3.8, DirtyDuringWriteback).
+		rewrote, rp, rver := false, -1, int64(0)
+		if !isZero && !w.detached && rng.IntN(2) == 0 {
+			rp = lo + rng.IntN(hi-lo)
+			rewrote, rver = r.writeDuringWriteback(v, rp, rng)
+		}
 		v.storeMu.Lock()
 		for p := lo; p < hi; p++ {
 			v.store[p] = w.pages[p-a].acc[0]
@@ -271,9 +281,20 @@ func (r *run) writeback(v *vmoState, rng *rand.Rand) {
 		}
 		v.mu.Lock()
 		for p := lo; p < hi; p++ {
+			if p == rp {
+				m := &v.pages[p]
+				if rewrote {
+					*m = pageModel{acc: []int64{rver}, present: yes, dirty: yes, poisoned: m.poisoned, tainted: m.tainted, racedDetach: m.racedDetach}
+					v.note(p, "written v%d between WRITEBACK_BEGIN and END", rver)
+				} else {
+					m.dirty = maybe
+					v.note(p, "write v%d between WRITEBACK_BEGIN and END failed", rver)
+				}
+				continue
+			}
 			m := &v.pages[p]
 			m.dirty = no
-			m.zeroTail = false
+			m.zeroTail = no
 			v.note(p, "written back (zero %v, data %d)", isZero, data)
 			if isZero {
 				// A cleaned zero range is a gap the pager supplies (zeros,
@@ -292,11 +313,61 @@ func (r *run) writeback(v *vmoState, rng *rand.Rand) {
 		return
 	}
 	evs = w.events()
+	v.mu.Lock()
+	model := slices.Clone(v.pages[a:b])
+	v.mu.Unlock()
 	for p := a; p < b; p++ {
-		if rep, _ := after.at(p); rep && !dirtied(evs, p) {
-			r.errorf("%v: page %d still dirty after WRITEBACK_END: zx_pager_query_dirty_ranges%v (before: %v)", v, p, after, ranges)
+		rep, _ := after.at(p)
+		switch m := model[p-a]; {
+		case m.dirty == yes && !rep:
+			r.errorf("%v: page %d, written between WRITEBACK_BEGIN and END, is clean after END: zx_pager_query_dirty_ranges%v (before: %v) %s",
+				v, p, after, ranges, w.explain(p, evs))
+		case m.dirty == no && rep && !dirtied(evs, p):
+			r.errorf("%v: page %d still dirty after WRITEBACK_END: zx_pager_query_dirty_ranges%v (before: %v) %s", v, p, after, ranges, w.explain(p, evs))
 		}
 	}
+}
+
+// writeDuringWriteback writes a new version of page p (whose lock the
+// caller holds) between WRITEBACK_BEGIN and END, through the mapping or
+// zx_vmo_write, and checks that a TRAP_DIRTY write went through a DIRTY
+// request. It reports whether the write happened, and its version.
+func (r *run) writeDuringWriteback(v *vmoState, p int, rng *rand.Rand) (bool, int64) {
+	w := v.begin(p, p+1, true)
+	ver := w.vers[0]
+	buf := make([]byte, ps)
+	pageContent(buf, v.id, p, ver)
+	var failed bool
+	op := opVmoWrite
+	if rng.IntN(2) == 0 {
+		op = opMappedWrite
+		res, err := r.chaosThread.Write(v.addr+uintptr(p*ps), buf).Wait(r.cfg.hang)
+		if err != nil {
+			r.errorf("%v: mapped write of page %d between WRITEBACK_BEGIN and END did not return: %v", v, p, err)
+			return false, ver
+		}
+		failed = res.Faulted()
+	} else {
+		failed = syscalls.VmoWrite(v.h, buf, uint64(p)*ps) != zx.ErrOk
+	}
+	evs := w.events()
+	r.st.writesDuringWriteback.Add(1)
+	if failed {
+		// Only a failed DIRTY request may fail it (the page is
+		// AwaitingClean: a TRAP_DIRTY write needs one).
+		failed := false
+		for _, e := range evs {
+			failed = failed || e.kind == evFail && e.lo <= p && p < e.hi
+		}
+		if !v.trap || !failed {
+			r.errorf("%v: %v of page %d between WRITEBACK_BEGIN and END failed %s", v, op, p, w.explain(p, evs))
+		}
+		return false, ver
+	}
+	if v.trap && !dirtied(evs, p) {
+		r.errorf("%v: %v of page %d between WRITEBACK_BEGIN and END succeeded without a DIRTY request %s%s", v, op, p, w.explain(p, evs), w.hint(p))
+	}
+	return true, ver
 }
 
 // dirtyRanges are the entries of zx_pager_query_dirty_ranges.

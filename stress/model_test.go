@@ -25,9 +25,9 @@ type pageModel struct {
 	acc     []int64 // acceptable contents (see checkPage); nil beyond the size
 	present tri     // resident: an access needs no READ request
 	dirty   tri     // dirty: survives detach; a TRAP_DIRTY write needs no DIRTY request
-	// zeroTail: (maybe) still the dirty zero tail of a grow, which a
-	// TRAP_DIRTY write must still trap (spec §3.8).
-	zeroTail bool
+	// zeroTail: still the dirty zero tail of a grow, which a TRAP_DIRTY
+	// write must still trap (spec §3.8).
+	zeroTail tri
 	// poisoned: a mapped write failed on it after a detach (see
 	// TestReproFailedWriteAfterDetachPoisonsReadablePage).
 	poisoned bool
@@ -35,6 +35,9 @@ type pageModel struct {
 	// may escape the trap after a grow (see
 	// TestReproWriteAfterShrinkGrowNotTrapped).
 	tainted bool
+	// racedDetach: written while a detach ran, so the detach may have
+	// dropped it (see TestReproDetachDropsPageWrittenDuringIt).
+	racedDetach bool
 }
 
 // eventKind is the kind of a logged event that may make accesses fail.
@@ -96,7 +99,9 @@ type vmoState struct {
 	toleratePoison bool
 	// tolerateUntrapped: PAGERD_STRESS_TOLERATE=shrink-grow-trap.
 	tolerateUntrapped bool
-	requests          int // READ/DIRTY packets seen after the detach was done
+	// tolerateDetachRace: PAGERD_STRESS_TOLERATE=detach-race.
+	tolerateDetachRace bool
+	requests           int // READ/DIRTY packets seen after the detach was done
 
 	// The pager's store: what it supplies for each page (a version, or
 	// zeroVer after a zero range was written back). storeMu is held
@@ -302,29 +307,32 @@ func (w *window) judge(p int, write bool, evs []*event) verdict {
 			d.allow(zx.ErrOutOfRange)
 		}
 	}
+	if m.racedDetach && w.v.tolerateDetachRace && (w.detached || detachIn(evs)) {
+		d.allow(zx.ErrBadState)
+	}
 	if w.detached {
 		// After a detach, an access that needs the pager fails: one of an
 		// absent page, or a TRAP_DIRTY write of a page not yet dirty (or
 		// still a zero tail). A clean page that is still there (cleaned
 		// by a write-back after the detach) may be evicted at any time.
 		needs := m.present == no && m.dirty == no ||
-			write && w.v.trap && (m.dirty == no || m.zeroTail)
+			write && w.v.trap && (m.dirty == no || m.zeroTail == yes)
 		if needs && !dirtied(evs, p) {
 			d.must = true
 		}
-		if m.dirty != yes || write && w.v.trap && m.zeroTail {
+		if m.dirty != yes || write && w.v.trap && m.zeroTail != no {
 			d.allow(zx.ErrBadState)
 		}
 	} else {
 		for _, e := range evs {
-			if e.kind == evDetach && (m.dirty != yes || write && w.v.trap && m.zeroTail) {
+			if e.kind == evDetach && (m.dirty != yes || write && w.v.trap && m.zeroTail != no) {
 				d.allow(zx.ErrBadState)
 			}
 		}
 	}
 	needsPager := m.present != yes
 	if write && w.v.trap {
-		needsPager = m.dirty != yes || m.zeroTail || m.tainted && w.v.tolerateUntrapped
+		needsPager = m.dirty != yes || m.zeroTail != no || m.tainted && w.v.tolerateUntrapped
 	}
 	if m.tainted && w.v.tolerateUntrapped && w.v.trap && write {
 		// The pager may think it a zero tail still: a write may need
@@ -361,11 +369,11 @@ func (w *window) readDone(op opKind, ok int) {
 	for p := w.lo; p < w.lo+ok; p++ {
 		if p < v.size {
 			v.pages[p].present = yes
-			if v.pages[p].zeroTail && op != opCommit {
+			if v.pages[p].zeroTail != no && op != opCommit {
 				v.note(p, "%v of the zero tail", op)
 			}
-			if op == opCommit && v.pages[p].zeroTail {
-				v.pages[p].zeroTail = false
+			if op == opCommit && v.pages[p].zeroTail != no {
+				v.pages[p].zeroTail = no
 				v.note(p, "commit of the zero tail")
 			}
 		}
@@ -375,8 +383,12 @@ func (w *window) readDone(op opKind, ok int) {
 // writeDone updates the model after a write: pages [w.lo, w.lo+ok) hold
 // their new versions; pages [w.lo+ok, w.lo+ok+unsure) may hold the new
 // version, the old one or a mix of them (an interrupted zx_vmo_write).
-func (w *window) writeDone(op opKind, ok, unsure int) {
+func (w *window) writeDone(op opKind, ok, unsure int, evs []*event) {
 	v := w.v
+	raced := false
+	for _, e := range evs {
+		raced = raced || e.kind == evDetach
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for p := w.lo; p < w.lo+ok+unsure; p++ {
@@ -386,8 +398,13 @@ func (w *window) writeDone(op opKind, ok, unsure int) {
 		m := &v.pages[p]
 		ver := w.vers[p-w.lo]
 		if p < w.lo+ok {
-			*m = pageModel{acc: []int64{ver}, present: yes, dirty: yes, poisoned: m.poisoned, tainted: m.tainted}
-			v.note(p, "%v v%d", op, ver)
+			*m = pageModel{acc: []int64{ver}, present: yes, dirty: yes, poisoned: m.poisoned, tainted: m.tainted,
+				racedDetach: m.racedDetach || raced}
+			if raced {
+				v.note(p, "%v v%d during a detach", op, ver)
+			} else {
+				v.note(p, "%v v%d", op, ver)
+			}
 			continue
 		}
 		v.note(p, "%v v%d interrupted", op, ver)
@@ -399,6 +416,9 @@ func (w *window) writeDone(op opKind, ok, unsure int) {
 		}
 		if m.present != yes {
 			m.present = maybe
+		}
+		if m.zeroTail == yes {
+			m.zeroTail = maybe
 		}
 	}
 }
@@ -441,6 +461,9 @@ func (w *window) hint(p int) string {
 	if m.tainted && v.trap {
 		h += "; this page was cut by a shrink: TestReproWriteAfterShrinkGrowNotTrapped"
 	}
+	if m.racedDetach {
+		h += "; this page was written during a detach: TestReproDetachDropsPageWrittenDuringIt"
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := time.Now().UnixNano()
@@ -459,4 +482,13 @@ func (w *window) hint(p int) string {
 		return ""
 	}
 	return " (known bug?" + h[1:] + ")"
+}
+
+func detachIn(evs []*event) bool {
+	for _, e := range evs {
+		if e.kind == evDetach {
+			return true
+		}
+	}
+	return false
 }

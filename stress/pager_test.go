@@ -293,6 +293,9 @@ func (s *server) answerDirty(q request) {
 			if st == zx.ErrOk && v.pages[p].dirty == no {
 				v.pages[p].dirty = maybe
 			}
+			if st == zx.ErrOk && v.pages[p].zeroTail == yes {
+				v.pages[p].zeroTail = maybe
+			}
 			v.note(p, "OP_DIRTY %v", st)
 		}
 	})

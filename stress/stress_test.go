@@ -29,7 +29,7 @@ type config struct {
 	failPct       int // percentage of requests answered (partly) with OP_FAIL
 	hang          time.Duration
 	// Known bugs to tolerate, from PAGERD_STRESS_TOLERATE (see vmoState).
-	tolerateSticky, toleratePoison, tolerateUntrapped bool
+	tolerateSticky, toleratePoison, tolerateUntrapped, tolerateDetachRace bool
 }
 
 // stats are the run's counters.
@@ -41,6 +41,7 @@ type stats struct {
 	mappedReads, mappedWrites, vmoReads, vmoWrites, commits     atomic.Int64
 	sigbus, failedCalls, pagesChecked                           atomic.Int64
 	writebacks, writtenBack, writebackSkips                     atomic.Int64
+	writesDuringWriteback                                       atomic.Int64
 }
 
 // run is one stress run.
@@ -60,6 +61,8 @@ type run struct {
 	retiredVMOs []*vmoState
 	nerr        int
 	hung        bool // the watchdog detached everything: later errors are its echoes
+
+	chaosThread *faulter.Thread // the chaos goroutine's mapped writes
 
 	busySince []atomic.Int64 // per worker: unix nanoseconds of the access start, 0 when idle
 	busyWhat  []atomic.Pointer[string]
@@ -167,8 +170,10 @@ func defaultConfig(t *testing.T) config {
 				cfg.toleratePoison = true
 			case "shrink-grow-trap":
 				cfg.tolerateUntrapped = true
+			case "detach-race":
+				cfg.tolerateDetachRace = true
 			default:
-				t.Fatalf("PAGERD_STRESS_TOLERATE=%q: %q is not a known bug (sticky-fail, detach-poison, shrink-grow-trap)", s, bug)
+				t.Fatalf("PAGERD_STRESS_TOLERATE=%q: %q is not a known bug (sticky-fail, detach-poison, shrink-grow-trap, detach-race)", s, bug)
 			}
 		}
 	}
@@ -187,6 +192,9 @@ func TestStressInProcess(t *testing.T) {
 	}
 	if cfg.tolerateUntrapped {
 		t.Logf("tolerating untrapped writes to pages of TRAP_DIRTY VMOs once cut by a shrink (PAGERD_STRESS_TOLERATE=shrink-grow-trap)")
+	}
+	if cfg.tolerateDetachRace {
+		t.Logf("tolerating the loss of pages written while a detach ran (PAGERD_STRESS_TOLERATE=detach-race)")
 	}
 	if cfg.toleratePoison {
 		t.Logf("tolerating a SIGBUS on a page whose mapped write failed after a detach (PAGERD_STRESS_TOLERATE=detach-poison)")
@@ -246,6 +254,7 @@ func stressRun(t *testing.T, cfg config) *run {
 	// Workers, chaos, watchdog.
 	var workers sync.WaitGroup
 	var threads []*faulter.Thread
+	var err error
 	for i := range cfg.cThreads + cfg.callers {
 		wk := &worker{r: r, idx: i, rng: newRng(), buf: make([]byte, 64*ps)}
 		if i < cfg.cThreads {
@@ -262,6 +271,10 @@ func stressRun(t *testing.T, cfg config) *run {
 			wk.loop()
 		}()
 	}
+	if r.chaosThread, err = faulter.Start(); err != nil {
+		t.Fatalf("faulter.Start: %v", err)
+	}
+	threads = append(threads, r.chaosThread)
 	workers.Add(1)
 	chaosRng := newRng()
 	go func() {
@@ -349,8 +362,8 @@ func stressRun(t *testing.T, cfg config) *run {
 	t.Logf("requests: %d READ, %d DIRTY, %d COMPLETE, %d after detach", s.readPackets.Load(), s.dirtyPackets.Load(), s.completes.Load(), s.lateRequests.Load())
 	t.Logf("pager: %d supplies (%d pages, %d split requests, %d over-supplied, %d refused), %d OP_FAIL, %d OP_DIRTY",
 		s.supplies.Load(), s.suppliedPages.Load(), s.splits.Load(), s.oversupplies.Load(), s.supplyErrors.Load(), s.fails.Load(), s.opDirty.Load())
-	t.Logf("chaos: %d VMOs created, %d detaches, %d shrinks, %d grows, %d retired; %d write-backs (%d pages, %d skipped over uncertain pages)",
-		s.vmos.Load(), s.detaches.Load(), s.shrinks.Load(), s.grows.Load(), s.retires.Load(), s.writebacks.Load(), s.writtenBack.Load(), s.writebackSkips.Load())
+	t.Logf("chaos: %d VMOs created, %d detaches, %d shrinks, %d grows, %d retired; %d write-backs (%d pages, %d skipped over uncertain pages, %d pages written meanwhile)",
+		s.vmos.Load(), s.detaches.Load(), s.shrinks.Load(), s.grows.Load(), s.retires.Load(), s.writebacks.Load(), s.writtenBack.Load(), s.writebackSkips.Load(), s.writesDuringWriteback.Load())
 	t.Logf("accesses: %d mapped reads, %d mapped writes, %d zx_vmo_read, %d zx_vmo_write, %d COMMIT; %d expected SIGBUS, %d expected failed calls; %d pages checked (%.0f/s)",
 		s.mappedReads.Load(), s.mappedWrites.Load(), s.vmoReads.Load(), s.vmoWrites.Load(), s.commits.Load(),
 		s.sigbus.Load(), s.failedCalls.Load(), s.pagesChecked.Load(), float64(s.pagesChecked.Load())/took.Seconds())
