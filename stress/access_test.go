@@ -95,7 +95,7 @@ func (wk *worker) access(v *vmoState, op opKind, lo, hi int) bool {
 			pageContent(wk.buf[i*ps:], v.id, lo+i, w.vers[i])
 		}
 	}
-	wk.r.busy(wk.idx, fmt.Sprintf("%v of %v pages [%d, %d)", op, v, lo, hi))
+	wk.r.busy(wk.idx, fmt.Sprintf("%v of %v pages [%d, %d)", op, v, lo, hi), v, lo, hi)
 	var (
 		st  zx.Status
 		res faulter.Result
@@ -302,7 +302,7 @@ func (w *window) explain(p int, evs []*event) string {
 // request: an OP_DIRTY of the page overlapped it.
 func (w *window) checkTrapped(op opKind, p int, evs []*event) {
 	m := w.pages[p-w.lo]
-	if !op.writes() || !w.v.trap || p >= w.size || (m.dirty == yes && m.zeroTail != yes) || m.dirty == maybe || m.tainted && w.v.tolerateUntrapped {
+	if !op.writes() || !w.v.trap || p >= w.size || (m.dirty == yes && m.zeroTail != yes) || m.dirty == maybe || m.tainted && w.v.run.cfg.tol.untrapped {
 		return
 	}
 	if !dirtied(evs, p) {

@@ -56,6 +56,7 @@ func (r *run) shrink(v *vmoState, size int) {
 	e := &event{kind: evShrink, lo: size, hi: old}
 	v.logEvent(e)
 	st := syscalls.VmoSetSize(v.h, uint64(size)*ps)
+	v.pagerLog("chaos: shrink %d -> %d pages = %v", old, size, st)
 	v.endEvent(e, func() {
 		if st != zx.ErrOk {
 			return
@@ -82,6 +83,7 @@ func (r *run) grow(v *vmoState, size int) {
 	v.lockRange(old, size, true)
 	defer v.unlockRange(old, size, true)
 	st := syscalls.VmoSetSize(v.h, uint64(size)*ps)
+	v.pagerLog("chaos: grow %d -> %d pages = %v", old, size, st)
 	if st != zx.ErrOk {
 		r.errorf("%v: VmoSetSize(%d pages) from %d = %v", v, size, old, st)
 		return
@@ -105,6 +107,7 @@ func (r *run) detach(v *vmoState) {
 	v.mu.Unlock()
 	v.logEvent(e)
 	st := syscalls.PagerDetachVmo(v.pg.h, v.h)
+	v.pagerLog("chaos: detach = %v", st)
 	v.endEvent(e, func() {
 		v.detached = true
 		v.detachAt = time.Now().UnixNano()
@@ -163,10 +166,6 @@ func (r *run) newVMO(slot int, rng *rand.Rand) *vmoState {
 	v := newVMOState(slot, id, key, opts, max, size)
 	v.pg = pg
 	v.run = r
-	v.tolerateSticky = r.cfg.tolerateSticky
-	v.toleratePoison = r.cfg.toleratePoison
-	v.tolerateUntrapped = r.cfg.tolerateUntrapped
-	v.tolerateDetachRace = r.cfg.tolerateDetachRace
 	h, st := syscalls.PagerCreateVmo(pg.h, opts, pg.port, key, uint64(size)*ps)
 	if st != zx.ErrOk {
 		r.errorf("PagerCreateVmo(options %#x, %d pages) = %v", opts, size, st)
@@ -207,7 +206,7 @@ func (r *run) writeback(v *vmoState, rng *rand.Rand) {
 	}
 	b = min(b, w.size)
 	for _, m := range w.pages[:b-a] {
-		if len(m.acc) != 1 || m.tainted && v.tolerateUntrapped || m.racedDetach && v.tolerateDetachRace {
+		if len(m.acc) != 1 || m.tainted && v.run.cfg.tol.untrapped || m.racedDetach && v.run.cfg.tol.detachRace {
 			r.st.writebackSkips.Add(1)
 			return // an interrupted write left the page uncertain
 		}

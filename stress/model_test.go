@@ -89,19 +89,7 @@ type vmoState struct {
 	open      []*event // events not done yet
 	nextVer   int64
 	completes int
-	// tolerateSticky: mapped accesses may take SIGBUS on a page failed
-	// less than stickyFor ago (PAGERD_STRESS_TOLERATE=sticky-fail; see
-	// TestReproMappedFailIsStickyForTheNextAccess).
-	tolerateSticky bool
-	// toleratePoison: mapped accesses may take SIGBUS on a page whose
-	// mapped write failed after a detach (PAGERD_STRESS_TOLERATE=
-	// detach-poison; see TestReproFailedWriteAfterDetachPoisonsReadablePage).
-	toleratePoison bool
-	// tolerateUntrapped: PAGERD_STRESS_TOLERATE=shrink-grow-trap.
-	tolerateUntrapped bool
-	// tolerateDetachRace: PAGERD_STRESS_TOLERATE=detach-race.
-	tolerateDetachRace bool
-	requests           int // READ/DIRTY packets seen after the detach was done
+	requests  int // READ/DIRTY packets seen after the detach was done
 
 	// The pager's store: what it supplies for each page (a version, or
 	// zeroVer after a zero range was written back). storeMu is held
@@ -112,6 +100,7 @@ type vmoState struct {
 	store   []int64
 
 	hist [][]string // per page: its last events, for error messages
+	plog []string   // the pager's last packets and answers, for hang reports
 }
 
 func newVMOState(slot int, id uint16, key uint64, opts uint32, max, size int) *vmoState {
@@ -161,6 +150,37 @@ func (v *vmoState) note(p int, format string, args ...any) {
 		h = h[len(h)-12:]
 	}
 	v.hist[p] = h
+}
+
+// pagerLog adds to the VMO's pager log; v.mu is not held.
+func (v *vmoState) pagerLog(format string, args ...any) {
+	s := time.Now().Format("15:04:05.000000 ") + fmt.Sprintf(format, args...)
+	v.mu.Lock()
+	v.plog = append(v.plog, s)
+	if len(v.plog) > 60 {
+		v.plog = v.plog[len(v.plog)-40:]
+	}
+	v.mu.Unlock()
+}
+
+// dump describes v's state for a hang report: its model over [lo, hi), its
+// open events and its pager log.
+func (v *vmoState) dump(lo, hi int) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := fmt.Sprintf("%v: size %d pages, detaching %v, detached %v, retired %v\n", v, v.size, v.detaching, v.detached, v.retired)
+	for p := lo; p < hi && p < v.max; p++ {
+		m := v.pages[p]
+		s += fmt.Sprintf("  page %d: versions %v present %v dirty %v zero tail %v; history %q\n", p, m.acc, m.present, m.dirty, m.zeroTail, v.hist[p])
+	}
+	for _, e := range v.open {
+		s += fmt.Sprintf("  open event: kind %d [%d, %d) %v\n", e.kind, e.lo, e.hi, e.status)
+	}
+	s += "  pager log (last entries):\n"
+	for _, l := range v.plog {
+		s += "    " + l + "\n"
+	}
+	return s
 }
 
 // logEvent records an event in progress.
@@ -216,7 +236,7 @@ func (v *vmoState) begin(lo, hi int, write bool) *window {
 		m.acc = slices.Clone(m.acc)
 		w.pages[p-lo] = m
 	}
-	if v.tolerateSticky {
+	if v.run.cfg.tol.sticky {
 		now := time.Now().UnixNano()
 		for i := len(v.events) - 1; i >= 0; i-- {
 			e := v.events[i]
@@ -274,10 +294,10 @@ const stickyFor = 6 * time.Second
 // judgeMapped is judge for a mapped access.
 func (w *window) judgeMapped(p int, write bool, evs []*event) verdict {
 	d := w.judge(p, write, evs)
-	if w.v.toleratePoison && w.pages[p-w.lo].poisoned {
+	if w.v.run.cfg.tol.poison && w.pages[p-w.lo].poisoned {
 		d.allow(zx.ErrBadState)
 	}
-	if !w.v.tolerateSticky {
+	if !w.v.run.cfg.tol.sticky {
 		return d
 	}
 	for _, e := range evs {
@@ -307,7 +327,7 @@ func (w *window) judge(p int, write bool, evs []*event) verdict {
 			d.allow(zx.ErrOutOfRange)
 		}
 	}
-	if m.racedDetach && w.v.tolerateDetachRace && (w.detached || detachIn(evs)) {
+	if m.racedDetach && w.v.run.cfg.tol.detachRace && (w.detached || detachIn(evs)) {
 		d.allow(zx.ErrBadState)
 	}
 	if w.detached {
@@ -332,9 +352,9 @@ func (w *window) judge(p int, write bool, evs []*event) verdict {
 	}
 	needsPager := m.present != yes
 	if write && w.v.trap {
-		needsPager = m.dirty != yes || m.zeroTail != no || m.tainted && w.v.tolerateUntrapped
+		needsPager = m.dirty != yes || m.zeroTail != no || m.tainted && w.v.run.cfg.tol.untrapped
 	}
-	if m.tainted && w.v.tolerateUntrapped && w.v.trap && write {
+	if m.tainted && w.v.run.cfg.tol.untrapped && w.v.trap && write {
 		// The pager may think it a zero tail still: a write may need
 		// a DIRTY request, which fails after a detach.
 		if w.detached {

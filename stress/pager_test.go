@@ -91,6 +91,7 @@ func (s *server) serve(stop <-chan struct{}) {
 			continue
 		}
 		q := request{v: v, cmd: req.Command, lo: int(req.Offset / ps), hi: int((req.Offset + req.Length) / ps)}
+		v.pagerLog("server %p: %s [%d, %d)", s, map[uint16]string{zx.PagerVMORead: "READ", zx.PagerVMODirty: "DIRTY"}[q.cmd], q.lo, q.hi)
 		if q.cmd == zx.PagerVMORead {
 			s.r.st.readPackets.Add(1)
 		} else {
@@ -105,6 +106,7 @@ func (s *server) serve(stop <-chan struct{}) {
 		// Put it aside sometimes, to answer requests out of order.
 		if len(later) < 4 && s.rng.IntN(100) < 25 {
 			later = append(later, q)
+			v.pagerLog("server %p: put aside", s)
 			continue
 		}
 		s.answer(q)
@@ -232,6 +234,7 @@ func (s *server) supply(v *vmoState, lo, hi int, extra bool) zx.Status {
 		return st
 	}
 	st := syscalls.PagerSupplyPages(s.pg.h, v.h, uint64(lo)*ps, uint64(n), s.aux, 0)
+	v.pagerLog("server %p: supply [%d, %d) = %v", s, lo, hi, st)
 	s.r.st.supplies.Add(1)
 	if st == zx.ErrOk {
 		s.r.st.suppliedPages.Add(int64(hi - lo))
@@ -270,6 +273,7 @@ func (s *server) fail(v *vmoState, lo, hi int) {
 	e := &event{kind: evFail, lo: lo, hi: hi, status: st}
 	v.logEvent(e)
 	got := syscalls.PagerOpRange(s.pg.h, zx.PagerOpFail, v.h, uint64(lo)*ps, uint64(hi-lo)*ps, uint64(int64(st)))
+	v.pagerLog("server %p: FAIL [%d, %d) %v = %v", s, lo, hi, st, got)
 	v.endEvent(e, nil)
 	s.r.st.fails.Add(1)
 	if got != zx.ErrOk && !s.explained(v, got) {
@@ -286,6 +290,7 @@ func (s *server) answerDirty(q request) {
 	e := &event{kind: evDirty, lo: q.lo, hi: q.hi}
 	v.logEvent(e)
 	st := syscalls.PagerOpRange(s.pg.h, zx.PagerOpDirty, v.h, uint64(q.lo)*ps, uint64(q.hi-q.lo)*ps, 0)
+	v.pagerLog("server %p: OP_DIRTY [%d, %d) = %v", s, q.lo, q.hi, st)
 	v.endEvent(e, func() {
 		// The writer that asked may be gone (failed meanwhile): the
 		// pages may now be dirty with nobody writing them.

@@ -21,15 +21,34 @@ import (
 type config struct {
 	duration      time.Duration // how long the load runs
 	seed          uint64
-	pagers        int // pagers, each with its own port
-	serversPerPgr int // goroutines waiting on each port
-	slots         int // VMOs alive at any time
-	cThreads      int // C threads doing mapped accesses
-	callers       int // goroutines doing zx_vmo_read/write/COMMIT
-	failPct       int // percentage of requests answered (partly) with OP_FAIL
-	hang          time.Duration
-	// Known bugs to tolerate, from PAGERD_STRESS_TOLERATE (see vmoState).
-	tolerateSticky, toleratePoison, tolerateUntrapped, tolerateDetachRace bool
+	pagers        int           // pagers, each with its own port
+	serversPerPgr int           // goroutines waiting on each port
+	slots         int           // VMOs alive at any time
+	cThreads      int           // C threads doing mapped accesses
+	callers       int           // goroutines doing zx_vmo_read/write/COMMIT
+	failPct       int           // percentage of requests answered (partly) with OP_FAIL
+	hang          time.Duration // an access that takes longer has hung
+	tol           tolerance
+}
+
+// tolerance is the set of known bugs (see repro_test.go) whose symptoms a
+// run accepts, from PAGERD_STRESS_TOLERATE; by default none.
+type tolerance struct {
+	// sticky (sticky-fail): a mapped access may take SIGBUS on a page
+	// failed less than stickyFor ago, or by a FAIL that overlapped it
+	// (TestReproMappedFailIsStickyForTheNextAccess).
+	sticky bool
+	// poison (detach-poison): a mapped access may take SIGBUS on a page
+	// whose mapped write failed after a detach
+	// (TestReproFailedWriteAfterDetachPoisonsReadablePage).
+	poison bool
+	// untrapped (shrink-grow-trap): a TRAP_DIRTY page once cut by a
+	// shrink may be written without a DIRTY request, reported IS_ZERO, and
+	// trap again later (TestReproWriteAfterShrinkGrowNotTrapped).
+	untrapped bool
+	// detachRace (detach-race): a page written while a detach ran may be
+	// gone after it (TestReproDetachDropsPageWrittenDuringIt).
+	detachRace bool
 }
 
 // stats are the run's counters.
@@ -66,6 +85,7 @@ type run struct {
 
 	busySince []atomic.Int64 // per worker: unix nanoseconds of the access start, 0 when idle
 	busyWhat  []atomic.Pointer[string]
+	busyOn    []atomic.Pointer[busyRange] // what the worker accesses
 }
 
 func (r *run) stopping() bool {
@@ -91,8 +111,15 @@ func (r *run) errorf(format string, args ...any) {
 	r.abort()
 }
 
-func (r *run) busy(i int, what string) {
+// busyRange is the range of a VMO a worker is accessing.
+type busyRange struct {
+	v      *vmoState
+	lo, hi int
+}
+
+func (r *run) busy(i int, what string, v *vmoState, lo, hi int) {
 	r.busyWhat[i].Store(&what)
+	r.busyOn[i].Store(&busyRange{v, lo, hi})
 	r.busySince[i].Store(time.Now().UnixNano())
 }
 
@@ -114,7 +141,8 @@ func (r *run) watchdog(done <-chan struct{}) {
 			if since == 0 || time.Since(time.Unix(0, since)) < r.cfg.hang {
 				continue
 			}
-			r.errorf("hang: worker %d stuck for more than %v in %s; goroutines:\n%s", i, r.cfg.hang, *r.busyWhat[i].Load(), allStacks())
+			b := r.busyOn[i].Load()
+			r.errorf("hang: worker %d stuck for more than %v in %s\n%s\ngoroutines:\n%s", i, r.cfg.hang, *r.busyWhat[i].Load(), b.v.dump(b.lo, b.hi), allStacks())
 			r.mu.Lock()
 			r.hung = true
 			r.mu.Unlock()
@@ -165,13 +193,13 @@ func defaultConfig(t *testing.T) config {
 		for _, bug := range strings.Split(s, ",") {
 			switch bug {
 			case "sticky-fail":
-				cfg.tolerateSticky = true
+				cfg.tol.sticky = true
 			case "detach-poison":
-				cfg.toleratePoison = true
+				cfg.tol.poison = true
 			case "shrink-grow-trap":
-				cfg.tolerateUntrapped = true
+				cfg.tol.untrapped = true
 			case "detach-race":
-				cfg.tolerateDetachRace = true
+				cfg.tol.detachRace = true
 			default:
 				t.Fatalf("PAGERD_STRESS_TOLERATE=%q: %q is not a known bug (sticky-fail, detach-poison, shrink-grow-trap, detach-race)", s, bug)
 			}
@@ -187,16 +215,16 @@ func defaultConfig(t *testing.T) config {
 func TestStressInProcess(t *testing.T) {
 	cfg := defaultConfig(t)
 	t.Logf("seed %d (PAGERD_STRESS_SEED=%d reproduces the random choices), load for %v", cfg.seed, cfg.seed, cfg.duration)
-	if cfg.tolerateSticky {
+	if cfg.tol.sticky {
 		t.Logf("tolerating a SIGBUS within %v of a FAIL of the page (PAGERD_STRESS_TOLERATE=sticky-fail)", stickyFor)
 	}
-	if cfg.tolerateUntrapped {
+	if cfg.tol.untrapped {
 		t.Logf("tolerating untrapped writes to pages of TRAP_DIRTY VMOs once cut by a shrink (PAGERD_STRESS_TOLERATE=shrink-grow-trap)")
 	}
-	if cfg.tolerateDetachRace {
+	if cfg.tol.detachRace {
 		t.Logf("tolerating the loss of pages written while a detach ran (PAGERD_STRESS_TOLERATE=detach-race)")
 	}
-	if cfg.toleratePoison {
+	if cfg.tol.poison {
 		t.Logf("tolerating a SIGBUS on a page whose mapped write failed after a detach (PAGERD_STRESS_TOLERATE=detach-poison)")
 	}
 	warmUp(t)
@@ -213,7 +241,8 @@ func stressRun(t *testing.T, cfg config) *run {
 	r := &run{t: t, cfg: cfg, stop: make(chan struct{}),
 		slots:     make([]atomic.Pointer[vmoState], cfg.slots),
 		busySince: make([]atomic.Int64, cfg.cThreads+cfg.callers),
-		busyWhat:  make([]atomic.Pointer[string], cfg.cThreads+cfg.callers)}
+		busyWhat:  make([]atomic.Pointer[string], cfg.cThreads+cfg.callers),
+		busyOn:    make([]atomic.Pointer[busyRange], cfg.cThreads+cfg.callers)}
 	root := rand.New(rand.NewPCG(cfg.seed, 0x57e55))
 	newRng := func() *rand.Rand { return rand.New(rand.NewPCG(root.Uint64(), root.Uint64())) }
 
