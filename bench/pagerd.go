@@ -165,11 +165,11 @@ func (p *pagerdSvc) vmoInfo(name string) (proto.VMOInfo, error) {
 	return proto.VMOInfo{}, fmt.Errorf("pagerd lists no VMO %q", name)
 }
 
-// readLatency returns pagerd's own count and mean of its read-fault
-// latency (pagerd_fault_latency_seconds{kind="read"}: from reading the fault
-// off the client's uffd to waking the faulter), so a row can tell pagerd's
+// faultLatency returns pagerd's own count and mean of its fault latency of
+// one kind (pagerd_fault_latency_seconds{kind}: from reading the fault off
+// the client's uffd to waking the faulter), so a row can tell pagerd's
 // internal time from the wake-ups around it.
-func (p *pagerdSvc) readLatency() (uint64, time.Duration, error) {
+func (p *pagerdSvc) faultLatency(kind metrics.Kind) (uint64, time.Duration, error) {
 	mfs, err := p.m.Registry().Gather()
 	if err != nil {
 		return 0, 0, err
@@ -180,7 +180,7 @@ func (p *pagerdSvc) readLatency() (uint64, time.Duration, error) {
 		}
 		for _, mt := range mf.GetMetric() {
 			for _, l := range mt.GetLabel() {
-				if l.GetName() == "kind" && l.GetValue() == metrics.KindRead.String() {
+				if l.GetName() == "kind" && l.GetValue() == kind.String() {
 					h := mt.GetHistogram()
 					if h.GetSampleCount() == 0 {
 						return 0, 0, nil
@@ -190,7 +190,7 @@ func (p *pagerdSvc) readLatency() (uint64, time.Duration, error) {
 			}
 		}
 	}
-	return 0, 0, errors.New("pagerd's metrics have no read-fault latency")
+	return 0, 0, fmt.Errorf("pagerd's metrics have no %s-fault latency", kind)
 }
 
 // pdChild is one running client process.
@@ -317,6 +317,7 @@ type pdRun struct {
 	stride  uint64           // bytes between touched addresses
 	touches int              // per client, warm-up included
 	warm    int              // untimed touches per thread
+	dirty   bool             // populate first, then write: every touch a write-protect fault
 }
 
 // pagerdMeasure runs one pagerd row: a fresh server, r.clients client
@@ -350,7 +351,8 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 	}()
 	for i := 0; i < r.clients; i++ {
 		c, err := startPdChild(pdChildSpec{Sock: svc.sock, VMO: r.obj, Off: uint64(i) * span, Len: span,
-			Stride: r.stride, Threads: r.threads, Warm: r.warm, Duration: e.cfg.Duration})
+			Stride: r.stride, Threads: r.threads, Warm: r.warm, Duration: e.cfg.Duration,
+			Write: r.dirty, Populate: r.dirty})
 		if err != nil {
 			return nil, err
 		}
@@ -379,7 +381,11 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 	runtime.ReadMemStats(&ms)
 	mallocs = ms.Mallocs - mallocs
 	info, infoErr := svc.vmoInfo(r.obj)
-	latN, latMean, latErr := svc.readLatency()
+	kind := metrics.KindRead
+	if r.dirty {
+		kind = metrics.KindDirty
+	}
+	latN, latMean, latErr := svc.faultLatency(kind)
 	for _, c := range kids {
 		if err := c.send('Q'); err != nil {
 			return nil, err
@@ -424,16 +430,18 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 	switch {
 	case supplied < covered:
 		return nil, fmt.Errorf("pagerd supplied %d pages, but the clients touched %d pages", supplied, covered)
+	case r.dirty && info.WriteFaults < touched:
+		return nil, fmt.Errorf("pagerd took %d write faults for %d first writes", info.WriteFaults, touched)
 	case r.ra.Disabled && info.ReadFaults < touched:
 		return nil, fmt.Errorf("pagerd took %d faults for %d touches without read-ahead", info.ReadFaults, touched)
 	case !r.ra.Disabled && r.stride == uint64(pageSize) && touched >= 64 && 2*info.ReadFaults > touched:
 		return nil, fmt.Errorf("pagerd took %d faults for %d sequential touches with read-ahead", info.ReadFaults, touched)
 	}
-	all.note("%d client process(es) × %d faulting thread(s); pagerd took %d uffd faults and supplied %d pages for %d touches (warm-up included)",
-		r.clients, r.threads, info.ReadFaults, info.SuppliedBytes/uint64(pageSize), r.clients*r.touches)
+	all.note("%d client process(es) × %d faulting thread(s); pagerd took %d read and %d write faults and supplied %d pages for %d touches (warm-up included)",
+		r.clients, r.threads, info.ReadFaults, info.WriteFaults, info.SuppliedBytes/uint64(pageSize), r.clients*r.touches)
 	all.pagerdAllocs = float64(mallocs) / float64(touched)
 	all.note("heap allocations in pagerd's process while the clients faulted: %d (%.3f per touch)", mallocs, all.pagerdAllocs)
-	all.note("pagerd's own fault latency (uffd read → faulter woken, its metrics): mean %s over %d faults", fmtNs(latMean.Nanoseconds()), latN)
+	all.note("pagerd's own %s-fault latency (uffd read → faulter woken, its metrics): mean %s over %d faults", kind, fmtNs(latMean.Nanoseconds()), latN)
 	if r.ra.Disabled {
 		all.note("read-ahead off")
 	} else {
@@ -460,6 +468,19 @@ func pagerdFaultRow(clients, threads int) func(*env) (*measurement, error) {
 		return e.pagerdMeasure(pdRun{obj: pdFaultObj, objSize: e.pdFaultSize(), ra: readahead.Config{Disabled: true},
 			clients: clients, threads: threads, stride: uint64(pageSize), touches: per * threads, warm: warmPer})
 	}
+}
+
+// pagerdDirtyRow measures pagerd's dirty path: one client with a writable
+// mapping whose pages were all made present first (read, with read-ahead;
+// untimed), so each page is clean and write-protected; one C thread writes
+// one byte to each page: a write-protect fault on which pagerd marks the
+// page dirty and lifts the protection in that mapping, which wakes the
+// writer. (When the client leaves, pagerd writes the dirty pages back to
+// the store; that is not measured.)
+func pagerdDirtyRow(e *env) (*measurement, error) {
+	n := e.cfg.N + e.cfg.Warmup
+	return e.pagerdMeasure(pdRun{obj: pdFaultObj, objSize: e.pdFaultSize(), ra: readahead.Config{},
+		clients: 1, threads: 1, stride: uint64(pageSize), touches: n, warm: e.cfg.Warmup, dirty: true})
 }
 
 // pdFaultSize is the size of the single-page rows' object: room for every

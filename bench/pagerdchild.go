@@ -46,6 +46,11 @@ type pdChildSpec struct {
 	Threads  int           `json:"threads"`
 	Warm     int           `json:"warm"` // untimed touches per thread first
 	Duration time.Duration `json:"duration"`
+	// Write maps the range writable and stores a byte per touch (else
+	// read-only, loads); Populate makes the whole range present first
+	// (MADV_POPULATE_READ, untimed), so the touches find clean pages.
+	Write    bool `json:"write"`
+	Populate bool `json:"populate"`
 }
 
 // touches is how many addresses the child touches (warm-up included).
@@ -73,9 +78,14 @@ func pagerdChildMain() error {
 	if err != nil {
 		return err
 	}
-	mp, err := v.Map(spec.Off, spec.Len, false)
+	mp, err := v.Map(spec.Off, spec.Len, spec.Write)
 	if err != nil {
 		return err
+	}
+	if spec.Populate {
+		if err := mp.Populate(0, spec.Len, false); err != nil {
+			return err
+		}
 	}
 	n := spec.touches()
 	addrs := make([]uintptr, n)
@@ -85,7 +95,7 @@ func pagerdChildMain() error {
 	if err := handshake(childSockFd, 'R', 'G'); err != nil {
 		return err
 	}
-	m, err := touch(touchSpec{addrs: split(addrs, spec.Threads), warm: spec.Warm}, spec.Duration, nil)
+	m, err := touch(touchSpec{addrs: split(addrs, spec.Threads), warm: spec.Warm, write: spec.Write}, spec.Duration, nil)
 	if err != nil {
 		return err
 	}

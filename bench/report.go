@@ -110,9 +110,14 @@ func evalGoals(res map[string]*Result) []Goal {
 	if dt != nil && rawWP != nil {
 		g.Value = float64(dt.MedianNs) / float64(rawWP.MedianNs)
 		g.Detail = fmt.Sprintf("%s vs %s", fmtNs(dt.MedianNs), fmtNs(rawWP.MedianNs))
+		var also []string
 		if rt != nil {
-			g.Also = fmt.Sprintf("the READ round trip pager/roundtrip: %s (DIRTY is %.2f× it)", fmtNs(rt.MedianNs), float64(dt.MedianNs)/float64(rt.MedianNs))
+			also = append(also, fmt.Sprintf("the READ round trip pager/roundtrip: %s (DIRTY is %.2f× it)", fmtNs(rt.MedianNs), float64(dt.MedianNs)/float64(rt.MedianNs)))
 		}
+		if pd := get("pagerd/dirty"); pd != nil {
+			also = append(also, fmt.Sprintf("pagerd's dirty path (pagerd/dirty, across processes): %s, %.2f× the raw handler", fmtNs(pd.MedianNs), float64(pd.MedianNs)/float64(rawWP.MedianNs)))
+		}
+		g.Also = strings.Join(also, "; ")
 	}
 	gs = append(gs, judge(g, dt != nil && rawWP != nil))
 

@@ -117,6 +117,8 @@ func allRows() []*Row {
 	rows = append(rows,
 		&Row{Name: "pagerd/roundtrip", Panel: panelPagerd, Baseline: "uffd/raw-xproc", RatioBy: ByMedian, run: pagerdFaultRow(1, 1),
 			Desc: "single-page READ round trip of a client process served by pagerd (read-ahead off, store file in the page cache): client C thread faults, pagerd's epoll loop reads the client's uffd, a worker preads the page and COPYs it into the VMO, wakes the client"},
+		&Row{Name: "pagerd/dirty", Panel: panelPagerd, Baseline: "uffd/raw-wp", RatioBy: ByMedian, run: pagerdDirtyRow,
+			Desc: "first write to a clean page of a client's writable mapping (all pages made present first): write-protect fault, pagerd marks the page dirty and lifts the protection, the write resumes"},
 		&Row{Name: "pagerd/threads-2", Panel: panelPagerd, Baseline: "pagerd/roundtrip", RatioBy: ByFaultsPerSec, run: pagerdFaultRow(1, 2),
 			Desc: "as roundtrip with 2 faulting C threads in the client on disjoint pages (ratio: faults/s)"},
 		&Row{Name: "pagerd/clients-16", Panel: panelPagerd, Baseline: "pagerd/roundtrip", RatioBy: ByFaultsPerSec, run: pagerdFaultRow(16, 1),
