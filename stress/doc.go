@@ -30,8 +30,9 @@
 //
 // repro_test.go holds minimal reproductions of the bugs the stress found;
 // they fail while the bugs are there. PAGERD_STRESS_TOLERATE (a comma list
-// of sticky-fail, detach-poison, shrink-grow-trap, detach-race) makes the
-// stress accept the symptoms of those bugs, to look for others meanwhile.
+// of sticky-fail, detach-poison, shrink-grow-trap, detach-race,
+// overlap-fail) makes the stress accept the symptoms of those bugs, to look
+// for others meanwhile.
 //
 // The package has no non-test code. Run it with
 //

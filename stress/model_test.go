@@ -371,7 +371,7 @@ func (w *window) judge(p int, write bool, evs []*event) verdict {
 	}
 	if needsPager {
 		for _, e := range evs {
-			if e.kind == evFail && e.lo <= p && p < e.hi {
+			if e.kind == evFail && e.lo <= p && (p < e.hi || w.v.run.cfg.tol.overlapFail) {
 				d.allow(e.status)
 			}
 		}
@@ -483,6 +483,12 @@ func (w *window) hint(p int) string {
 	}
 	if m.racedDetach {
 		h += "; this page was written during a detach: TestReproDetachDropsPageWrittenDuringIt"
+	}
+	for _, e := range v.open {
+		if e.kind == evFail && e.lo < p {
+			h += "; a FAIL of an earlier page was running: TestReproFailOfFirstPageFailsOverlapWaiters"
+			break
+		}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()

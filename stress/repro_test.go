@@ -349,3 +349,61 @@ func TestReproDetachDropsPageWrittenDuringIt(t *testing.T) {
 		})
 	}
 }
+
+// Spec §3.4: a FAIL fails a request if it covers the request's first (or
+// next needed) page, and "overlap waiters get their own failure status if
+// the failed range covers their first/next page". A zx_vmo_read of pages
+// [0, 2) posts READ [0, 2); a mapped read of page 1 and a zx_vmo_read of
+// page 1 then wait on that same request. FAIL of page 0 alone must fail the
+// first read, and only it: the two waiters on page 1 must go on waiting (and
+// get page 1 when it is supplied). The mapped reader takes SIGBUS instead.
+func TestReproFailOfFirstPageFailsOverlapWaiters(t *testing.T) {
+	f := newReproFixture(t, 2, 0)
+	first := make(chan zx.Status, 1)
+	go func() { first <- syscalls.VmoRead(f.vmo, make([]byte, 2*ps), 0) }()
+	if cmd, off, length, ok := f.request(); !ok || cmd != zx.PagerVMORead || off != 0 || length != 2*ps {
+		t.Fatalf("no READ [0, 2) request (%v %d %#x %#x)", ok, cmd, off, length)
+	}
+	mapped := f.th.Read(f.addr+ps, 8)
+	second := make(chan zx.Status, 1)
+	go func() { second <- syscalls.VmoRead(f.vmo, make([]byte, ps), ps) }()
+	time.Sleep(50 * time.Millisecond) // both wait now (no new packet: they overlap)
+	if st := syscalls.PagerOpRange(f.pager, zx.PagerOpFail, f.vmo, 0, ps, failData(zx.ErrIO)); st != zx.ErrOk {
+		t.Fatalf("OP_FAIL = %v", st)
+	}
+	select {
+	case st := <-first:
+		if st != zx.ErrIO {
+			t.Errorf("zx_vmo_read of [0, 2) = %v, want ZX_ERR_IO", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("zx_vmo_read of [0, 2) did not return after its first page failed")
+	}
+	bad := false
+	if r, err := mapped.Wait(100 * time.Millisecond); err == nil {
+		t.Errorf("mapped read of page 1 returned (SIGBUS %v) after a FAIL of page 0 only", r.Sigbus)
+		bad = true
+	}
+	select {
+	case st := <-second:
+		t.Errorf("zx_vmo_read of page 1 = %v after a FAIL of page 0 only", st)
+		bad = true
+	case <-time.After(100 * time.Millisecond):
+	}
+	if bad {
+		return // the cleanup detaches the VMO and releases anything left
+	}
+	// They still wait for page 1 (maybe after a new READ request): supply it.
+	f.supply(ps, ps)
+	if r, err := mapped.Wait(5 * time.Second); err != nil || r.Sigbus {
+		t.Errorf("mapped read of page 1 after the supply: %v sigbus=%v", err, r.Sigbus)
+	}
+	select {
+	case st := <-second:
+		if st != zx.ErrOk {
+			t.Errorf("zx_vmo_read of page 1 after the supply = %v", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("zx_vmo_read of page 1 did not return after the supply")
+	}
+}

@@ -49,6 +49,10 @@ type tolerance struct {
 	// detachRace (detach-race): a page written while a detach ran may be
 	// gone after it (TestReproDetachDropsPageWrittenDuringIt).
 	detachRace bool
+	// overlapFail (overlap-fail): a FAIL of a request's first page may
+	// fail every waiter of the request, whatever page it waits for
+	// (TestReproFailOfFirstPageFailsOverlapWaiters).
+	overlapFail bool
 }
 
 // stats are the run's counters.
@@ -200,8 +204,10 @@ func defaultConfig(t *testing.T) config {
 				cfg.tol.untrapped = true
 			case "detach-race":
 				cfg.tol.detachRace = true
+			case "overlap-fail":
+				cfg.tol.overlapFail = true
 			default:
-				t.Fatalf("PAGERD_STRESS_TOLERATE=%q: %q is not a known bug (sticky-fail, detach-poison, shrink-grow-trap, detach-race)", s, bug)
+				t.Fatalf("PAGERD_STRESS_TOLERATE=%q: %q is not a known bug (sticky-fail, detach-poison, shrink-grow-trap, detach-race, overlap-fail)", s, bug)
 			}
 		}
 	}
@@ -220,6 +226,9 @@ func TestStressInProcess(t *testing.T) {
 	}
 	if cfg.tol.untrapped {
 		t.Logf("tolerating untrapped writes to pages of TRAP_DIRTY VMOs once cut by a shrink (PAGERD_STRESS_TOLERATE=shrink-grow-trap)")
+	}
+	if cfg.tol.overlapFail {
+		t.Logf("tolerating failures by a FAIL of an earlier page (PAGERD_STRESS_TOLERATE=overlap-fail)")
 	}
 	if cfg.tol.detachRace {
 		t.Logf("tolerating the loss of pages written while a detach ran (PAGERD_STRESS_TOLERATE=detach-race)")
