@@ -197,7 +197,8 @@ type fzRun struct {
 	expect  []zx.PortPacket // COMPLETE packets the port must carry next
 	log     []string
 	step    int
-	first   bool // no request of the current call has been answered yet
+	first   bool   // no request of the current call has been answered yet
+	req     *fzReq // the request the current call waits on
 	pending []zx.Handle
 }
 
@@ -347,7 +348,22 @@ func (r *fzRun) setup() {
 	newSlot(vh, plain, zx.DefaultVMORights)
 }
 
+// teardown closes everything the run made; it gives up (and says so)
+// after fzWait, as a bug that keeps a pager lock held would block it.
 func (r *fzRun) teardown() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.closeAll()
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * fzWait):
+		r.t.Errorf("teardown (closing every handle) still blocked after %v", 2*fzWait)
+	}
+}
+
+func (r *fzRun) closeAll() {
 	for _, s := range r.slots {
 		if s.open {
 			HandleClose(s.h)
@@ -578,55 +594,114 @@ func (r *fzRun) awaitPacket(v *fzObj, done chan zx.Status, cmd uint16, pg, end u
 	}
 }
 
-// answer waits for the request [pg, end) of v and answers it as the input
-// says: resolve it (supply, possibly past its end, or OP_DIRTY), fail it, or
-// detach the VMO. Failing and detaching are chosen only for the call's first
-// request, or for reads (which change nothing), so that the model knows
-// exactly what a half-done call leaves. It returns the status the call must
-// end with, or ok = false if the call goes on.
-func (r *fzRun) answer(v *fzObj, done chan zx.Status, cmd uint16, pg, end uint64, canEnd bool) (zx.Status, bool) {
-	r.awaitPacket(v, done, cmd, pg, end)
+// fzReq is the request the running call waits on, as the model sees it:
+// packet [off, end); pages [next, uEnd) are neither supplied nor failed yet
+// (the call waits for next; pages from uEnd on were failed without failing
+// the call, spec §3.4).
+type fzReq struct {
+	cmd        uint16
+	off, end   uint64
+	next, uEnd uint64
+}
+
+// need makes the running call (done) wait for a request starting at page pg
+// (a run up to end): a new packet, unless the request it already waits on
+// still covers pg (after an early wake the waiter waits on the same
+// request: no new packet, spec §3.2), then the test answers it. It returns
+// the status the call must end with, or ok = false if the call goes on.
+func (r *fzRun) need(v *fzObj, done chan zx.Status, cmd uint16, pg, end uint64, canEnd bool) (zx.Status, bool) {
+	if q := r.req; q == nil || q.cmd != cmd || pg < q.next || pg >= q.uEnd {
+		r.awaitPacket(v, done, cmd, pg, end)
+		r.req = &fzReq{cmd: cmd, off: pg, end: end, next: pg, uEnd: end}
+	} else {
+		r.logf("  (still waiting on [%#x,+%#x): no new packet)", q.off*fzP, (q.end-q.off)*fzP)
+	}
+	return r.answer(v, canEnd)
+}
+
+// answer answers the request r.req as the input says: resolve it (supply,
+// possibly past its end, or OP_DIRTY), resolve part of it (supply its head:
+// early wake; or fail its tail, which does not fail the call), fail it, or
+// detach the VMO. Failing and detaching end the call and are chosen only for
+// the call's first request, or for reads (which change nothing), so that the
+// model knows exactly what a half-done call leaves.
+func (r *fzRun) answer(v *fzObj, canEnd bool) (zx.Status, bool) {
+	q := r.req
+	pg, end := q.next, q.uEnd
 	pagerH, vmoH, canDetach, _ := r.server(v)
 	act := r.u8()
 	canEnd = canEnd || r.first
 	r.first = false
+	pop := func(op uint32, a, b uint64, data uint64) {
+		if st := r.call(func() zx.Status { return PagerOpRange(pagerH, op, vmoH, a*fzP, (b-a)*fzP, data) }); st != zx.ErrOk {
+			r.fatalf("answering with op %d [%#x,+%#x): %v", op, a*fzP, (b-a)*fzP, st)
+		}
+	}
+	supply := func(a, b uint64) {
+		mask, ver := r.u8(), r.u8()
+		aux, auxPages := r.freshAux(b-a, mask, ver)
+		defer HandleClose(aux)
+		r.logf("  answer: supply [%#x,+%#x) mask %#x version %#x", a*fzP, (b-a)*fzP, mask, ver)
+		if st := r.call(func() zx.Status { return PagerSupplyPages(pagerH, vmoH, a*fzP, (b-a)*fzP, aux, 0) }); st != zx.ErrOk {
+			r.fatalf("answering with supply: %v", st)
+		}
+		r.modelSupply(v, a, auxPages)
+	}
+	split := pg + 1
+	if end-pg > 1 {
+		split = pg + 1 + uint64(act>>3)%(end-pg-1)
+	}
 	switch {
-	case canEnd && act%8 == 5 || canEnd && act%8 == 6:
+	case canEnd && (act%8 == 5 || act%8 == 6):
 		code := fzGoodErr[int(act/8)%len(fzGoodErr)]
 		fzCover("answer OP_FAIL")
 		r.logf("  answer: OP_FAIL [%#x,+%#x) %v", pg*fzP, (end-pg)*fzP, code)
-		if st := PagerOpRange(pagerH, zx.PagerOpFail, vmoH, pg*fzP, (end-pg)*fzP, fzSx(code)); st != zx.ErrOk {
-			r.fatalf("answering with OP_FAIL: %v", st)
-		}
+		pop(zx.PagerOpFail, pg, end, fzSx(code))
+		r.req = nil
 		return code, true
 	case canEnd && canDetach && act%8 == 7:
 		fzCover("answer detach")
 		r.logf("  answer: detach")
-		if st := PagerDetachVmo(pagerH, vmoH); st != zx.ErrOk {
+		if st := r.call(func() zx.Status { return PagerDetachVmo(pagerH, vmoH) }); st != zx.ErrOk {
 			r.fatalf("answering with detach: %v", st)
 		}
 		r.modelDetach(v)
+		r.req = nil
 		return 0, false
-	case cmd == zx.PagerVMODirty:
+	case q.cmd == zx.PagerVMODirty:
 		fzCover("answer OP_DIRTY")
 		r.logf("  answer: OP_DIRTY [%#x,+%#x)", pg*fzP, (end-pg)*fzP)
-		if st := PagerOpRange(pagerH, zx.PagerOpDirty, vmoH, pg*fzP, (end-pg)*fzP, 0); st != zx.ErrOk {
-			r.fatalf("answering with OP_DIRTY: %v", st)
-		}
+		pop(zx.PagerOpDirty, pg, end, 0)
 		r.modelDirty(v, pg, end)
+		r.req = nil
+		return 0, false
+	case act%8 == 3 && end-pg > 1:
+		fzCover("answer supply head")
+		supply(pg, split)
+		q.next = split
+		// The woken waiter now asks for split, on the same request. Give it
+		// time to, so that the next answer (a failed tail, say) meets the
+		// waiter's new next page; the outcome the model predicts does not
+		// depend on it.
+		time.Sleep(200 * time.Microsecond)
+		return 0, false
+	case act%8 == 4 && end-pg > 1:
+		code := fzGoodErr[int(act/8)%len(fzGoodErr)]
+		fzCover("answer OP_FAIL tail")
+		r.logf("  answer: OP_FAIL of the tail [%#x,+%#x) %v", split*fzP, (end-split)*fzP, code)
+		pop(zx.PagerOpFail, split, end, fzSx(code))
+		q.uEnd = split
 		return 0, false
 	default:
-		// Supply the request, and up to two pages more (never replaced if present).
-		last := min(end+uint64(act%3), uint64(len(v.pages)))
-		mask, ver := r.u8(), r.u8()
-		aux, auxPages := r.freshAux(last-pg, mask, ver)
-		defer HandleClose(aux)
-		fzCover("answer supply")
-		r.logf("  answer: supply [%#x,+%#x) mask %#x version %#x", pg*fzP, (last-pg)*fzP, mask, ver)
-		if st := PagerSupplyPages(pagerH, vmoH, pg*fzP, (last-pg)*fzP, aux, 0); st != zx.ErrOk {
-			r.fatalf("answering with supply: %v", st)
+		// Supply the rest of the request, and up to two pages more when
+		// nothing of it was failed (pages already present are never replaced).
+		last := end
+		if end == q.end {
+			last = min(end+uint64(act%3), uint64(len(v.pages)))
 		}
-		r.modelSupply(v, pg, auxPages)
+		fzCover("answer supply")
+		supply(pg, last)
+		r.req = nil
 		return 0, false
 	}
 }
@@ -805,7 +880,7 @@ func (r *fzRun) pagedWrite(v *fzObj, done chan zx.Status, b []byte, off uint64) 
 			if !v.usable() {
 				return zx.ErrBadState
 			}
-			if st, end := r.answer(v, done, zx.PagerVMORead, abs, v.absentRunEnd(abs, to), false); end {
+			if st, end := r.need(v, done, zx.PagerVMORead, abs, v.absentRunEnd(abs, to), false); end {
 				return st
 			}
 			continue
@@ -815,7 +890,7 @@ func (r *fzRun) pagedWrite(v *fzObj, done chan zx.Status, b []byte, off uint64) 
 				if !v.usable() {
 					return zx.ErrBadState
 				}
-				if st, ended := r.answer(v, done, zx.PagerVMODirty, pg, end, false); ended {
+				if st, ended := r.need(v, done, zx.PagerVMODirty, pg, end, false); ended {
 					return st
 				}
 				continue
@@ -867,7 +942,7 @@ func (r *fzRun) pagedEnsure(v *fzObj, done chan zx.Status, from, to uint64, comm
 			if !v.usable() {
 				return zx.ErrBadState
 			}
-			if st, end := r.answer(v, done, zx.PagerVMORead, abs, v.absentRunEnd(abs, to), !commit); end {
+			if st, end := r.need(v, done, zx.PagerVMORead, abs, v.absentRunEnd(abs, to), !commit); end {
 				return st
 			}
 			continue
@@ -877,7 +952,7 @@ func (r *fzRun) pagedEnsure(v *fzObj, done chan zx.Status, from, to uint64, comm
 				if !v.usable() {
 					return zx.ErrBadState
 				}
-				if st, ended := r.answer(v, done, zx.PagerVMODirty, pg, end, false); ended {
+				if st, ended := r.need(v, done, zx.PagerVMODirty, pg, end, false); ended {
 					return st
 				}
 				continue
@@ -939,7 +1014,8 @@ func (r *fzRun) opCreateVmo() {
 		return
 	}
 	key := fzKeyBase + uint64(len(r.pvmos))
-	h, st := PagerCreateVmo(ph, opts, qh, key, size)
+	var h zx.Handle
+	st := r.call(func() (st zx.Status) { h, st = PagerCreateVmo(ph, opts, qh, key, size); return st })
 	if st == zx.ErrOk {
 		r.pending = append(r.pending, h)
 	}
@@ -1009,7 +1085,7 @@ func (r *fzRun) opSupply() {
 		auxH, auxS = r.pick(ab / 2)
 	}
 	r.logf("  pager %s vmo %s [%#x,+%#x) aux %s at %#x", r.describe(ph, ps), r.describe(vh, vs), off, n, r.describe(auxH, auxS), auxOff)
-	st := PagerSupplyPages(ph, vh, off, n, auxH, auxOff)
+	st := r.call(func() zx.Status { return PagerSupplyPages(ph, vh, off, n, auxH, auxOff) })
 	var want []zx.Status
 	defer func() { r.expectStatus("zx_pager_supply_pages", st, want...) }()
 
@@ -1077,7 +1153,7 @@ func (r *fzRun) opPagerOp() {
 		data = fzFailData[int(db)%len(fzFailData)]
 	}
 	r.logf("  op %d pager %s vmo %s [%#x,+%#x) data %#x", op, r.describe(ph, ps), r.describe(vh, vs), off, n, data)
-	st := PagerOpRange(ph, op, vh, off, n, data)
+	st := r.call(func() zx.Status { return PagerOpRange(ph, op, vh, off, n, data) })
 
 	want := []zx.Status{zx.ErrOk}
 	switch {
@@ -1176,7 +1252,7 @@ func (r *fzRun) opDetach() {
 	ph, ps := r.pick(pb)
 	vh, vs := r.pick(vb)
 	r.logf("  pager %s vmo %s", r.describe(ph, ps), r.describe(vh, vs))
-	st := PagerDetachVmo(ph, vh)
+	st := r.call(func() zx.Status { return PagerDetachVmo(ph, vh) })
 	want := fzPagerVMOStatus(ps, zx.RightAttachVMO|zx.RightManageVMO, vs, zx.RightWrite)
 	if want == zx.ErrOk {
 		r.modelDetach(vs.obj)
@@ -1207,7 +1283,7 @@ func (r *fzRun) opRead() {
 	if !r.canRun(v, from, to, false) {
 		return
 	}
-	r.first = true
+	r.first, r.req = true, nil
 	done := fzAsync(func() zx.Status { return VmoRead(vh, buf, off) })
 	want = r.pagedEnsure(v, done, from, to, false)
 	st := r.awaitDone(done)
@@ -1289,7 +1365,7 @@ func (r *fzRun) opWrite() {
 	if !r.canRun(v, from, to, true) {
 		return
 	}
-	r.first = true
+	r.first, r.req = true, nil
 	done := fzAsync(func() zx.Status { return VmoWrite(vh, buf, off) })
 	want = r.pagedWrite(v, done, buf, off)
 	r.expectStatus("zx_vmo_write", r.awaitDone(done), want)
@@ -1307,7 +1383,7 @@ func (r *fzRun) opSetSize() {
 	vh, vs := r.pick(vb)
 	size := fzNewSizes[int(sb)%len(fzNewSizes)]
 	r.logf("  vmo %s size %#x", r.describe(vh, vs), size)
-	st := VmoSetSize(vh, size)
+	st := r.call(func() zx.Status { return VmoSetSize(vh, size) })
 	want := []zx.Status{fzLookup(vs, true, 0, zx.RightWrite)}
 	overflow := size > ^uint64(0)-(fzP-1)
 	switch {
@@ -1353,7 +1429,11 @@ func (r *fzRun) opQueryDirty() {
 	nbuf, wantAvail := int(nb%5), nb&8 != 0
 	r.logf("  pager %s vmo %s [%#x,+%#x) buffer %d avail %v", r.describe(ph, ps), r.describe(vh, vs), off, n, nbuf, wantAvail)
 	out := make([]zx.VMODirtyRange, nbuf)
-	actual, avail, st := PagerQueryDirtyRanges(ph, vh, off, n, out, wantAvail)
+	var actual, avail int
+	st := r.call(func() (st zx.Status) {
+		actual, avail, st = PagerQueryDirtyRanges(ph, vh, off, n, out, wantAvail)
+		return st
+	})
 	want := fzPagerVMOStatus(ps, zx.RightManageVMO, vs, zx.RightRead)
 	if want == zx.ErrOk && !fzInRange(off, n, vs.obj.size()) {
 		want = zx.ErrOutOfRange
@@ -1413,7 +1493,7 @@ func (r *fzRun) opQueryStats() {
 	size := []uintptr{4, 4, 8, 0, 3}[int(bb)%5]
 	r.logf("  pager %s vmo %s options %#x buffer %d", r.describe(ph, ps), r.describe(vh, vs), opts, size)
 	var out zx.PagerVMOStats
-	st := PagerQueryVmoStats(ph, vh, opts, &out, size)
+	st := r.call(func() zx.Status { return PagerQueryVmoStats(ph, vh, opts, &out, size) })
 	want := fzPagerVMOStatus(ps, zx.RightManageVMO, vs, zx.RightRead)
 	switch {
 	case want != zx.ErrOk:
@@ -1481,7 +1561,7 @@ func (r *fzRun) opVmoOp() {
 		if !r.canRun(o, from, to, false) || o.usable() && o.trap && o.hasZeroDirty(from, to) && !r.canServe(o) {
 			return
 		}
-		r.first = true
+		r.first, r.req = true, nil
 		done := fzAsync(func() zx.Status { return VmoOpRange(vh, op, off, n, nil) })
 		st := r.pagedEnsure(o, done, from, to, true)
 		r.expectStatus("zx_vmo_op_range(COMMIT)", r.awaitDone(done), st)
@@ -1528,7 +1608,7 @@ func (r *fzRun) opVmoOp() {
 				return
 			}
 		}
-		r.first = true
+		r.first, r.req = true, nil
 		done := fzAsync(func() zx.Status { return VmoOpRange(vh, op, off, n, nil) })
 		st := r.pagedZero(o, done, start, end)
 		r.expectStatus("zx_vmo_op_range(ZERO)", r.awaitDone(done), st)
@@ -1614,7 +1694,7 @@ func (r *fzRun) opClose() {
 	hb := r.u8()
 	h, s := r.pick(hb)
 	r.logf("  handle %s", r.describe(h, s))
-	st := HandleClose(h)
+	st := r.call(func() zx.Status { return HandleClose(h) })
 	want := zx.ErrOk
 	switch {
 	case h == zx.HandleInvalid:
@@ -1642,11 +1722,14 @@ func (r *fzRun) opDup(replace bool) {
 	}
 	var nh zx.Handle
 	var st zx.Status
-	if replace {
-		nh, st = HandleReplace(h, rights)
-	} else {
-		nh, st = HandleDuplicate(h, rights)
-	}
+	st = r.call(func() (st zx.Status) {
+		if replace {
+			nh, st = HandleReplace(h, rights)
+		} else {
+			nh, st = HandleDuplicate(h, rights)
+		}
+		return st
+	})
 	if st == zx.ErrOk {
 		r.pending = append(r.pending, nh) // closed at teardown even if the model disagrees
 	}
@@ -1696,7 +1779,8 @@ func (r *fzRun) opInfo() {
 	topic := []uint32{zx.InfoVMO, zx.InfoHandleBasic, 0xdead}[int(tb)%3]
 	r.logf("  handle %s topic %#x", r.describe(h, s), topic)
 	buf := make([]byte, zx.InfoVMOSize)
-	actual, _, st := ObjectGetInfo(h, topic, buf)
+	var actual int
+	st := r.call(func() (st zx.Status) { actual, _, st = ObjectGetInfo(h, topic, buf); return st })
 	want := zx.ErrOk
 	switch {
 	case topic == 0xdead:
@@ -1790,7 +1874,11 @@ func (r *fzRun) finalCheck(v *fzObj) {
 	}
 	if ph != zx.HandleInvalid {
 		out := make([]zx.VMODirtyRange, len(v.pages)+1)
-		actual, _, st := PagerQueryDirtyRanges(ph, vh, 0, v.size(), out, true)
+		var actual int
+		st := r.call(func() (st zx.Status) {
+			actual, _, st = PagerQueryDirtyRanges(ph, vh, 0, v.size(), out, true)
+			return st
+		})
 		want := v.dirtyRanges(0, uint64(len(v.pages)))
 		if st != zx.ErrOk || actual != len(want) || !slices.Equal(out[:actual], want) {
 			r.fatalf("final dirty ranges of %s: %v %v, the model says %v", v.name, st, out[:actual], want)
@@ -2072,6 +2160,16 @@ func fzSeeds() []fzSeed {
 	s = fzNew()
 	s.create(A, 0, port, 8*P)
 	v = s.slot()
+	s.read(v, 0, 5*P).raw(3, 0xff, 1).raw(4+8).ansSupply(0, 0xff, 2).ansSupply(0, 0xff, 3)
+	s.create(A, zx.VMOTrapDirty, port, 8*P)
+	w = s.slot()
+	s.write(w, 0, 5*P, 9).raw(3+8, 0xff, 4).raw(4).ansSupply(0, 0x0f, 5).ansSupply(0, 0xf0, 6).ansDirty().
+		query(A, w, 0, 8*P, 4).read(w, 3*P+100, 5*P).ansSupply(0, 0, 0)
+	add("early-wake-and-failed-tail", s)
+
+	s = fzNew()
+	s.create(A, 0, port, 8*P)
+	v = s.slot()
 	s.write(v, P+17, 2*P, 3).ansSupply(0, 0x3, 1).query(A, v, 0, 8*P, 4).stats(A, v, 1, 0).
 		write(v, 5*P, 2*P, 4).ansFail(zx.ErrIO).stats(A, v, 0, 0).query(A, v, 0, 8*P, 4).
 		write(v, 5*P, P, 5).ansDetach().write(v, P, P, 6).write(v, 0, 12*P, 7).write(v, 11*P, P, 7).
@@ -2291,7 +2389,8 @@ func TestFuzzPagerSeedCoverage(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"packet 0", "packet 2", "packet COMPLETE", "answer supply", "answer OP_DIRTY", "answer OP_FAIL", "answer detach"} {
+	for _, k := range []string{"packet 0", "packet 2", "packet COMPLETE", "answer supply", "answer OP_DIRTY", "answer OP_FAIL", "answer detach",
+		"answer supply head", "answer OP_FAIL tail"} {
 		if fzCovered.m[k] == 0 {
 			missing = append(missing, k)
 		}
