@@ -82,8 +82,9 @@ var (
 		zx.PagerOpDirty, zx.PagerOpWritebackBegin, zx.PagerOpWritebackEnd, 0, 5, ^uint32(0)}
 	fzFailData = []uint64{fzSx(zx.ErrIO), fzSx(zx.ErrIODataIntegrity), fzSx(zx.ErrBadState), fzSx(zx.ErrNoSpace),
 		fzSx(zx.ErrBufferTooSmall), fzSx(zx.ErrInternal), 0, 100, 0x11ffffffff, uint64(uint32(fzSx(zx.ErrIO)))}
-	fzOpData  = []uint64{0, 0, 0, zx.VMODirtyRangeIsZero, 2, ^uint64(0)}
-	fzVmoOps  = []uint32{zx.VMOOpCommit, zx.VMOOpZero, zx.VMOOpDecommit, zx.VMOOpDontNeed, zx.VMOOpCommit, zx.VMOOpZero, 0, 5, 99}
+	fzOpData = []uint64{0, 0, 0, zx.VMODirtyRangeIsZero, 2, ^uint64(0)}
+	fzVmoOps = []uint32{zx.VMOOpCommit, zx.VMOOpZero, zx.VMOOpDecommit, zx.VMOOpDontNeed, zx.VMOOpCommit, zx.VMOOpZero, 0, 5, 99,
+		zx.VMOOpAlwaysNeed, zx.VMOOpPrefetch}
 	fzGoodErr = []zx.Status{zx.ErrIO, zx.ErrIODataIntegrity, zx.ErrBadState, zx.ErrNoSpace, zx.ErrBufferTooSmall}
 )
 
@@ -1532,6 +1533,8 @@ func (r *fzRun) opVmoOp() {
 	need := zx.RightNone
 	if op == zx.VMOOpCommit || op == zx.VMOOpDecommit || op == zx.VMOOpZero {
 		need = zx.RightWrite
+	} else if op == zx.VMOOpPrefetch {
+		need = zx.RightRead
 	}
 	want := []zx.Status{fzLookup(vs, true, 0, need)}
 	if want[0] != zx.ErrOk {
@@ -1613,6 +1616,32 @@ func (r *fzRun) opVmoOp() {
 		st := r.pagedZero(o, done, start, end)
 		r.expectStatus("zx_vmo_op_range(ZERO)", r.awaitDone(done), st)
 		return
+	case zx.VMOOpAlwaysNeed, zx.VMOOpPrefetch:
+		// Hints that request absent pages of a pager VMO (spec §1.11): the
+		// range rounded out to pages, OUT_OF_RANGE beyond the size; on a
+		// plain VMO ALWAYS_NEED is trivially OK (PREFETCH: not in the spec).
+		switch {
+		case o.kind == fzKPlain && op == zx.VMOOpAlwaysNeed:
+			if oor {
+				want = append(want, zx.ErrOutOfRange)
+			}
+		case oor:
+			want[0] = zx.ErrOutOfRange
+			if o.kind == fzKPlain {
+				want = append(want, zx.ErrOk)
+			}
+		case o.kind == fzKPlain:
+		default:
+			from, to := off/fzP, (off+n+fzP-1)/fzP
+			if from == to || !r.canRun(o, from, to, false) {
+				break
+			}
+			r.first, r.req = true, nil
+			done := fzAsync(func() zx.Status { return VmoOpRange(vh, op, off, n, nil) })
+			st := r.pagedEnsure(o, done, from, to, false)
+			r.expectStatus(fmt.Sprintf("zx_vmo_op_range(%d)", op), r.awaitDone(done), st)
+			return
+		}
 	case zx.VMOOpDontNeed:
 		if o.kind == fzKPVMO && oor {
 			want[0] = zx.ErrOutOfRange
@@ -2245,6 +2274,19 @@ func fzSeeds() []fzSeed {
 	add("vmo-op-range", s)
 
 	s = fzNew()
+	s.create(A, 0, port, 8*P)
+	v = s.slot()
+	s.vop(v, zx.VMOOpAlwaysNeed, 1, 2*P).ansSupply(0, 0xff, 1).vop(v, zx.VMOOpAlwaysNeed, 3*P+100, 100).ansFail(zx.ErrIO).
+		vop(v, zx.VMOOpPrefetch, 3*P+100, 3*P-5).ansSupply(0, 0x0f, 2).vop(v, zx.VMOOpPrefetch, 0, 12*P).
+		vop(v, zx.VMOOpAlwaysNeed, 11*P, 2*P).vop(v, zx.VMOOpPrefetch, 11*P, P).vop(v, zx.VMOOpPrefetch, 5*P, 3*P-5).ansDetach().
+		vop(plain, zx.VMOOpAlwaysNeed, 11*P, 2*P).vop(plain, zx.VMOOpPrefetch, 0, P).vop(plain, zx.VMOOpPrefetch, 11*P, 2*P).
+		info(v, 0).query(A, v, 0, 8*P, 4)
+	s.dup(v, fzRNoRead)
+	noRead = s.slot()
+	s.vop(noRead, zx.VMOOpPrefetch, 0, P).vop(noRead, zx.VMOOpAlwaysNeed, 0, P)
+	add("hints", s)
+
+	s = fzNew()
 	s.create(A, zx.VMOResizable|zx.VMOTrapDirty, port, P)
 	v = s.slot()
 	s.supply(A, v, 0, P, 0xff, 1).setSize(v, 4*P).vop(v, zx.VMOOpCommit, P, 2*P).ansDirty().
@@ -2374,6 +2416,8 @@ func TestFuzzPagerSeedCoverage(t *testing.T) {
 		"zx_vmo_op_range":             {zx.ErrOk, zx.ErrNotSupported, zx.ErrOutOfRange, zx.ErrInvalidArgs, zx.ErrAccessDenied},
 		"zx_vmo_op_range(COMMIT)":     {zx.ErrOk, zx.ErrIO, zx.ErrBadState},
 		"zx_vmo_op_range(ZERO)":       {zx.ErrOk},
+		"zx_vmo_op_range(13)":         {zx.ErrOk, zx.ErrIO},
+		"zx_vmo_op_range(14)":         {zx.ErrOk, zx.ErrBadState},
 		"zx_handle_close":             {zx.ErrOk, zx.ErrBadHandle},
 		"zx_handle_duplicate":         {zx.ErrOk, zx.ErrAccessDenied, zx.ErrInvalidArgs, zx.ErrBadHandle},
 		"zx_handle_replace":           {zx.ErrOk, zx.ErrInvalidArgs},
