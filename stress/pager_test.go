@@ -244,7 +244,26 @@ func (s *server) supply(v *vmoState, lo, hi int, extra bool) zx.Status {
 	if !(extra && st == zx.ErrOutOfRange) && !s.explained(v, st) {
 		s.r.errorf("%v: PagerSupplyPages([%d, %d)) = %v", v, lo, hi, st)
 	}
+	if end, ok := s.clip(v, st, hi); ok && lo < end {
+		// A shrink cut the range: the part still there may have waiters.
+		return s.supply(v, lo, end, extra)
+	}
 	return st
+}
+
+// clip returns, after a call on pages below hi failed with OUT_OF_RANGE, the
+// VMO's current end in pages if it cut the range, so the caller can redo
+// the part still in range (a shrink truncates requests, it does not end
+// them).
+func (s *server) clip(v *vmoState, st zx.Status, hi int) (int, bool) {
+	if st != zx.ErrOutOfRange {
+		return 0, false
+	}
+	size, gst := syscalls.VmoGetSize(v.h)
+	if gst != zx.ErrOk || int(size/ps) >= hi {
+		return 0, false
+	}
+	return int(size / ps), true
 }
 
 // explained reports whether a pager call on v may fail with st: a shrink
@@ -279,6 +298,9 @@ func (s *server) fail(v *vmoState, lo, hi int) {
 	if got != zx.ErrOk && !s.explained(v, got) {
 		s.r.errorf("%v: PagerOpRange(FAIL, [%d, %d), %v) = %v", v, lo, hi, st, got)
 	}
+	if end, ok := s.clip(v, got, hi); ok && lo < end {
+		s.fail(v, lo, end)
+	}
 }
 
 func (s *server) answerDirty(q request) {
@@ -307,5 +329,8 @@ func (s *server) answerDirty(q request) {
 	s.r.st.opDirty.Add(1)
 	if st != zx.ErrOk && !s.explained(v, st) {
 		s.r.errorf("%v: PagerOpRange(DIRTY, [%d, %d)) = %v", v, q.lo, q.hi, st)
+	}
+	if end, ok := s.clip(v, st, q.hi); ok && q.lo < end {
+		s.answerDirty(request{v: v, cmd: q.cmd, lo: q.lo, hi: end})
 	}
 }
