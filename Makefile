@@ -5,8 +5,10 @@ GO        ?= go
 PKGS      ?= ./...
 TESTFLAGS ?= -race -count=1 -timeout 20m
 BENCHTIME ?= 1s
+DURATION  ?= 10m
+FUZZTIME  ?= 5s
 
-.PHONY: all build test run bench lint check-env clean cabi
+.PHONY: all build test run bench lint check-env clean cabi stress fuzz
 
 all: build
 
@@ -18,11 +20,25 @@ build: check-env
 	$(GO) build -o build/bin/ ./cmd/...
 
 # The test command CI runs (README): vet, every Go test with the race
-# detector, then the C ABI tests and the C example pager (scripts/cabi-test.sh).
+# detector (the stress tests and pagerd fault injection at their short
+# default durations), the C ABI tests and the C example pager
+# (scripts/cabi-test.sh), then every fuzz target for FUZZTIME.
 test: check-env
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	GO=$(GO) ./scripts/cabi-test.sh
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+# The long reliability runs (docs/RELIABILITY.md): the in-process stress,
+# the stress across processes through pagerd and pagerd killed during
+# write-back, each for DURATION (make stress DURATION=1h).
+stress: check-env
+	PAGERD_STRESS_DURATION=$(DURATION) PAGERD_CRASH_DURATION=$(DURATION) \
+	  $(GO) test -race -count=1 -timeout 0 -v -run 'TestStress|TestKillDuringWriteback' ./stress/ ./integration/
+
+# Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m).
+fuzz: check-env
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 # libzircon: build/cabi/libzircon.so and .a, for `cc -Iinclude prog.c -Lbuild/cabi -lzircon`.
 cabi: check-env
