@@ -57,6 +57,11 @@ type Config struct {
 	// DefaultWritebackInterval, negative disables periodic write-back
 	// (Sync and Shutdown still write back).
 	WritebackInterval time.Duration
+	// NoStoreMapping turns off copying straight from a read-only mapping
+	// of the store file (objects of file and directory stores): every
+	// fill then preads into a buffer and copies from there, as for other
+	// stores. For comparison and as a safety valve.
+	NoStoreMapping bool
 	// Logger receives structured logs (never per fault); nil means none.
 	Logger *zap.Logger
 	// Metrics receives the service's metrics; nil means none.

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"time"
+	"unsafe"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -11,18 +12,34 @@ import (
 	"github.com/pagerd/pagerd/uffd"
 )
 
-// job is one page fault read from a client's uffd.
+// Sizes of the pieces a fault's run of pages is cut into (see doc.go, "The
+// fault path").
+const (
+	// headPages bounds the head of a run: the pages supplied before the
+	// faulting thread is woken.
+	headPages = 16
+	// chunkPages bounds one background fill: the rest of a run is fetched
+	// in fills of at most this many pages, spread over the workers.
+	chunkPages = 64
+)
+
+// job is one page fault read from a client's uffd, or (f != nil) a fill to
+// run.
 type job struct {
 	c     *client
 	addr  uint64
 	flags uffd.PagefaultFlags
 	t     time.Duration // when it was read, since s.epoch
 	gen   uint64        // c.unregGen when it was read
+
+	v *sharedVMO // a fill job: the VMO
+	f *fill      // a fill job: the fill (c is nil)
 }
 
-// worker is one goroutine of the fault pool with its store buffer.
+// worker is one goroutine of the fault pool (or the epoll loop) with its
+// store buffer.
 type worker struct {
-	buf []byte // maxRun pages, anonymous memory outside the Go heap
+	buf []byte // chunkPages pages, anonymous memory outside the Go heap
 }
 
 // epollData packs a client's slot and generation into epoll's 64-bit
@@ -35,7 +52,7 @@ func (s *Server) epollCtl(op int, c *client, events uint32) error {
 // loop is the epoll loop: it reads fault messages from every ready client
 // uffd and queues them for the workers. It blocks in epoll_wait (a system
 // call, so it holds no P while idle).
-func (s *Server) loop() {
+func (s *Server) loop(lw *worker) {
 	defer close(s.loopDone)
 	evs := make([]unix.EpollEvent, 128)
 	msgs := make([]uffd.Msg, 64)
@@ -62,14 +79,16 @@ func (s *Server) loop() {
 			if c == nil || c.gen != uint32(ev.Pad) || c.dead.Load() || !c.tryAcquire() {
 				continue
 			}
-			s.drain(c, msgs)
+			s.drain(lw, c, msgs)
 			c.release()
 		}
 	}
 }
 
-// drain reads c's queued faults, at most up to its outstanding limit.
-func (s *Server) drain(c *client, msgs []uffd.Msg) {
+// drain reads c's queued faults, at most up to its outstanding limit, and
+// serves each one on this thread when that cannot block (serveInline),
+// otherwise hands it to the workers.
+func (s *Server) drain(lw *worker, c *client, msgs []uffd.Msg) {
 	limit := int32(s.cfg.Limits.MaxOutstanding)
 	for {
 		room := limit - c.outstanding.Load()
@@ -100,7 +119,10 @@ func (s *Server) drain(c *client, msgs []uffd.Msg) {
 			c.outstanding.Add(1)
 			c.acquire()
 			s.m.AddPending(1)
-			s.jobs <- job{c: c, addr: addr, flags: flags, t: now, gen: gen}
+			j := job{c: c, addr: addr, flags: flags, t: now, gen: gen}
+			if !s.serveInline(lw, &j) {
+				s.jobs <- j
+			}
 		}
 		if n < k {
 			return
@@ -135,12 +157,67 @@ func (s *Server) complete(j *job, k metrics.Kind) {
 	c.release()
 }
 
-// work runs one worker until the job channel closes.
+// work runs one worker until the job channel closes. Faults (and head
+// fills the loop could not serve) come first; background fills when there
+// is no fault waiting.
 func (s *Server) work(w *worker) {
 	defer s.wg.Done()
-	for j := range s.jobs {
+	for {
+		var j job
+		var ok bool
+		select {
+		case j, ok = <-s.jobs:
+		default:
+			select {
+			case j, ok = <-s.jobs:
+			case j = <-s.fills:
+				ok = true
+			}
+		}
+		if !ok {
+			for {
+				select {
+				case j := <-s.fills:
+					s.runFill(w, j.v, j.f)
+				default:
+					return
+				}
+			}
+		}
+		if j.f != nil {
+			s.runFill(w, j.v, j.f)
+			continue
+		}
 		s.handle(w, &j)
 	}
+}
+
+// serveInline serves j on the epoll loop's thread if that cannot block:
+// a write-protect fault, or a missing page whose store bytes are in the
+// page cache. It returns false, having changed nothing, when j must go to
+// a worker: a fault outside every mapping (it may end the client's
+// connection), a VMO whose lock is held (a write-back may hold it a
+// while), a store that is not a local file.
+func (s *Server) serveInline(lw *worker, j *job) bool {
+	c := j.c
+	page := j.addr &^ (pageSize - 1)
+	m := c.lookup(page)
+	if m == nil {
+		return false
+	}
+	p := (m.off + page - m.addr) / pageSize
+	if j.flags.Has(uffd.PagefaultFlagWP) {
+		if !m.v.mu.TryLock() {
+			return false
+		}
+		s.dirtyFaultLocked(j, m, page, p)
+		return true
+	}
+	if m.v.local == nil || !m.v.mu.TryLock() {
+		return false
+	}
+	s.missingFaultLocked(lw, j, m, page, p, true)
+	return true
 }
 
 func (s *Server) handle(w *worker, j *job) {
@@ -163,20 +240,21 @@ func (s *Server) handle(w *worker, j *job) {
 	}
 	p := (m.off + page - m.addr) / pageSize
 	if j.flags.Has(uffd.PagefaultFlagWP) {
-		s.dirtyFault(j, m, page, p)
+		m.v.mu.Lock()
+		s.dirtyFaultLocked(j, m, page, p)
 		return
 	}
-	s.missingFault(w, j, m, page, p)
+	m.v.mu.Lock()
+	s.missingFaultLocked(w, j, m, page, p, false)
 }
 
-// dirtyFault handles the first write to a write-protected page: the page
-// becomes dirty and the protection in this mapping is lifted, waking the
-// writer. Both happen under v.mu so that a write-back cannot re-protect in
-// between and lose the write.
-func (s *Server) dirtyFault(j *job, m *mapping, page, p uint64) {
+// dirtyFaultLocked handles the first write to a write-protected page: the
+// page becomes dirty and the protection in this mapping is lifted, waking
+// the writer. Both happen under v.mu (held on entry, released on return)
+// so that a write-back cannot re-protect in between and lose the write.
+func (s *Server) dirtyFaultLocked(j *job, m *mapping, page, p uint64) {
 	v := m.v
 	v.writeFaults.Add(1)
-	v.mu.Lock()
 	if v.state[p]&pgPresent != 0 {
 		v.markDirtyLocked(p)
 	}
@@ -197,15 +275,23 @@ func kindOf(j *job) metrics.Kind {
 	return metrics.KindRead
 }
 
-// missingFault handles a fault on a page the mapping does not have.
-func (s *Server) missingFault(w *worker, j *job, m *mapping, page, p uint64) {
+// missingFaultLocked handles a fault on a page the mapping does not have;
+// v.mu is held on entry and released before the slow work. It asks the
+// mapping's read-ahead tracker for the run to fetch (twice the window once
+// the stream is sequential: the next window is fetched while the client
+// reads this one), claims the run's absent pages, fetches the head of the
+// run (at most headPages, from the faulting page on), wakes the faulter,
+// and leaves the rest of the run to background fills on the workers.
+// inline (the epoll loop's thread) says the head must be read without
+// waiting for storage: if its bytes are not in the page cache, the head
+// goes to a worker as a fill job.
+func (s *Server) missingFaultLocked(w *worker, j *job, m *mapping, page, p uint64, inline bool) {
 	v := m.v
 	if isWrite(j) {
 		v.writeFaults.Add(1)
 	} else {
 		v.readFaults.Add(1)
 	}
-	v.mu.Lock()
 	st := v.state[p]
 	switch {
 	case v.closed:
@@ -228,10 +314,18 @@ func (s *Server) missingFault(w *worker, j *job, m *mapping, page, p uint64) {
 	}
 	n, hits := m.ra.Window(&s.cfg.Readahead, p)
 	n = min(n, s.maxRun)
+	if hits > 0 {
+		n *= 2 // a sequential stream: this window and the next
+	}
 	k := v.claimLocked(p, n)
 	m.ra.Fetched(p, k)
-	f := v.newFillLocked(p, k)
-	f.waiters = append(f.waiters, waiter{j: *j, m: m})
+	h := min(k, headPages)
+	head := v.newFillLocked(p, h, j.c)
+	head.waiters = append(head.waiters, waiter{j: *j, m: m})
+	var tail *fill
+	if k > h {
+		tail = v.newFillLocked(p+h, k-h, j.c)
+	}
 	v.mu.Unlock()
 	if hits > 0 {
 		s.m.PrefetchHits(int(hits))
@@ -239,7 +333,16 @@ func (s *Server) missingFault(w *worker, j *job, m *mapping, page, p uint64) {
 	if k > 1 {
 		s.m.Prefetched(int(k - 1))
 	}
-	s.fetch(w, v, f)
+	if inline {
+		if !s.fetchNoWait(w, v, head) {
+			s.jobs <- job{v: v, f: head}
+		}
+	} else {
+		s.fetch(w, v, head)
+	}
+	if tail != nil {
+		s.queueFill(w, v, tail)
+	}
 }
 
 // resolveLocked prepares the wake of a waiter whose page is present: a
@@ -263,18 +366,94 @@ func (s *Server) wakeAfter(j *job, m *mapping, page uint64) {
 	s.complete(j, kindOf(j))
 }
 
-// fetch reads the fill's pages from the store into the worker's buffer,
-// copies them into the supply window in one UFFDIO_COPY and wakes every
-// waiter: the ones whose page landed retry and find it; the others (a
-// store error) get their page poisoned.
-func (s *Server) fetch(w *worker, v *sharedVMO, f *fill) {
+// queueFill hands f to the workers, or runs it on this thread when the
+// fill queue is full (so that no worker ever blocks on it).
+func (s *Server) queueFill(w *worker, v *sharedVMO, f *fill) {
+	select {
+	case s.fills <- job{v: v, f: f}:
+	default:
+		s.runFill(w, v, f)
+	}
+}
+
+// runFill fetches f in pieces of at most chunkPages: each time it splits
+// the first piece off, offers the rest to the other workers and fetches
+// the piece; if nobody can take the rest (the queue is full, or pagerd is
+// stopping), it goes on with it itself.
+func (s *Server) runFill(w *worker, v *sharedVMO, f *fill) {
+	for f != nil {
+		var rest *fill
+		if f.n > chunkPages {
+			v.mu.Lock()
+			rest = v.splitLocked(f, chunkPages)
+			v.mu.Unlock()
+			if !s.stopping.Load() {
+				select {
+				case s.fills <- job{v: v, f: rest}:
+					rest = nil
+				default:
+				}
+			}
+		}
+		s.fetch(w, v, f)
+		f = rest
+	}
+}
+
+// fetchNoWait fetches the fill on the epoll loop's thread if the store has
+// its bytes in the page cache (a local file read with RWF_NOWAIT) and
+// reports whether it did; if not, nothing happened and f is still to be
+// fetched.
+func (s *Server) fetchNoWait(w *worker, v *sharedVMO, f *fill) bool {
 	length := f.n * pageSize
 	buf := w.buf[:length]
-	err := v.read(buf, f.start*pageSize)
-	var landed uint64 // bytes from f.start that are now present
-	if err == nil {
-		landed, err = s.copyIn(v, f.start*pageSize, buf)
+	if err := v.readNoWait(buf, f.start*pageSize); err != nil {
+		return false
 	}
+	landed, err := s.copyIn(v, f.start*pageSize, uintptr(unsafe.Pointer(unsafe.SliceData(buf))), length)
+	s.land(v, f, landed, err)
+	return true
+}
+
+// fetch reads the fill's pages from the store and copies them into the
+// supply window with UFFDIO_COPY — straight from the mapping of the store
+// file when there is one (one copy), else through the worker's buffer —
+// and lands them (land).
+func (s *Server) fetch(w *worker, v *sharedVMO, f *fill) {
+	off, length := f.start*pageSize, f.n*pageSize
+	var landed uint64
+	var err error
+	if v.src != 0 && off+length <= v.srcLen {
+		if err = v.local.Readable(); err == nil {
+			landed, err = s.copyIn(v, off, v.src+uintptr(off), length)
+		}
+		if errors.Is(err, unix.EFAULT) {
+			// The store file is shorter than the mapping (truncated
+			// under us): the kernel's read of the mapping failed
+			// where a Go read would have raised SIGBUS. Read the
+			// rest, which reports what is missing.
+			err = nil
+		}
+		if err != nil || landed == length {
+			s.land(v, f, landed, err)
+			return
+		}
+	}
+	buf := w.buf[landed:length]
+	err = v.read(buf, off+landed)
+	if err == nil {
+		var more uint64
+		more, err = s.copyIn(v, off+landed, uintptr(unsafe.Pointer(unsafe.SliceData(buf))), length-landed)
+		landed += more
+	}
+	s.land(v, f, landed, err)
+}
+
+// land ends the fill: the first landed bytes of it are present, and every
+// waiter is woken: the ones whose page landed retry and find it; the
+// others (a store error) get their page poisoned.
+func (s *Server) land(v *sharedVMO, f *fill, landed uint64, err error) {
+	length := f.n * pageSize
 	if err != nil {
 		s.log.Warn("cannot supply pages", zap.String("vmo", v.name), zap.Uint64("offset", f.start*pageSize+landed),
 			zap.Uint64("length", length-landed), zap.Error(err))
@@ -282,6 +461,10 @@ func (s *Server) fetch(w *worker, v *sharedVMO, f *fill) {
 	landedPages := landed / pageSize
 	s.m.Supplied(int(landedPages))
 	v.supplied.Add(landed)
+	if c := f.owner; c != nil {
+		c.supplied.Add(landed)
+		c.m.Supplied(int(landed))
+	}
 
 	v.mu.Lock()
 	for q := f.start; q < f.start+f.n; q++ {
@@ -307,10 +490,6 @@ func (s *Server) fetch(w *worker, v *sharedVMO, f *fill) {
 		wt := &waiters[i]
 		page := wt.j.addr &^ (pageSize - 1)
 		wp := (wt.m.off + page - wt.m.addr) / pageSize
-		if i == 0 {
-			wt.j.c.supplied.Add(landed)
-			wt.j.c.m.Supplied(int(landed))
-		}
 		if wp < f.start+landedPages {
 			s.wakeAfter(&wt.j, wt.m, page)
 			continue
@@ -321,15 +500,17 @@ func (s *Server) fetch(w *worker, v *sharedVMO, f *fill) {
 	v.freeFill(f)
 }
 
-// copyIn copies buf into the supply window at VMO offset off with
-// UFFDIO_COPY (DONTWAKE: nobody waits on the window). A page that is
-// already present is skipped, never replaced. It returns how many bytes
-// from off are present afterwards.
-func (s *Server) copyIn(v *sharedVMO, off uint64, buf []byte) (uint64, error) {
+// copyIn copies length bytes at src into the supply window at VMO offset
+// off with UFFDIO_COPY (DONTWAKE: nobody waits on the window). The kernel
+// reads src: a fault there (a store mapping beyond the file's end) is an
+// EFAULT, never a signal. A page that is already present is skipped,
+// never replaced. It returns how many bytes from off are present
+// afterwards.
+func (s *Server) copyIn(v *sharedVMO, off uint64, src uintptr, length uint64) (uint64, error) {
 	done := uint64(0)
 	retries := 0
-	for done < uint64(len(buf)) {
-		n, err := s.win.CopyFrom(v.window+uintptr(off+done), buf[done:], uffd.CopyModeDontWake)
+	for done < length {
+		n, err := s.win.Copy(v.window+uintptr(off+done), src+uintptr(done), uintptr(length-done), uffd.CopyModeDontWake)
 		done += uint64(n)
 		switch {
 		case err == nil:
@@ -369,8 +550,9 @@ func clientGone(err error) bool {
 	return errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.ENOENT)
 }
 
-// newFillLocked starts a fill of [p, p+n); v.mu is held.
-func (v *sharedVMO) newFillLocked(p, n uint64) *fill {
+// newFillLocked starts a fill of [p, p+n) for client owner (who is
+// credited with the pages); v.mu is held.
+func (v *sharedVMO) newFillLocked(p, n uint64, owner *client) *fill {
 	var f *fill
 	if k := len(v.freeFills); k > 0 {
 		f = v.freeFills[k-1]
@@ -378,15 +560,35 @@ func (v *sharedVMO) newFillLocked(p, n uint64) *fill {
 	} else {
 		f = new(fill)
 	}
-	f.start, f.n = p, n
+	f.start, f.n, f.owner = p, n, owner
 	v.fills = append(v.fills, f)
 	return f
+}
+
+// splitLocked cuts f after its first k pages (0 < k < f.n) and returns a
+// new fill with the rest and the waiters of the rest; v.mu is held.
+func (v *sharedVMO) splitLocked(f *fill, k uint64) *fill {
+	rest := v.newFillLocked(f.start+k, f.n-k, f.owner)
+	f.n = k
+	kept := f.waiters[:0]
+	for _, wt := range f.waiters {
+		wp := (wt.m.off + (wt.j.addr &^ (pageSize - 1)) - wt.m.addr) / pageSize
+		if wp >= f.start+k {
+			rest.waiters = append(rest.waiters, wt)
+		} else {
+			kept = append(kept, wt)
+		}
+	}
+	clear(f.waiters[len(kept):])
+	f.waiters = kept
+	return rest
 }
 
 // freeFill recycles f.
 func (v *sharedVMO) freeFill(f *fill) {
 	clear(f.waiters)
 	f.waiters = f.waiters[:0]
+	f.owner = nil
 	v.mu.Lock()
 	if len(v.freeFills) < 64 {
 		v.freeFills = append(v.freeFills, f)

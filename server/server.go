@@ -38,8 +38,10 @@ type Server struct {
 	epoch time.Time
 	start time.Time
 
-	maxRun uint64 // largest fill in pages (the read-ahead maximum)
-	jobs   chan job
+	maxRun uint64   // largest read-ahead window in pages
+	jobs   chan job // faults (and head fills) for the workers
+	fills  chan job // background fills for the workers
+	bufs   [][]byte // the loop's and the workers' buffers
 	slots  []atomic.Pointer[client]
 
 	stopping atomic.Bool
@@ -108,13 +110,23 @@ func New(cfg Config) (*Server, error) {
 		s.freeSlots = append(s.freeSlots, int32(i))
 	}
 	s.jobs = make(chan job, 4*cfg.Workers*int(cfg.Limits.MaxOutstanding))
-	go s.loop()
-	for i := 0; i < cfg.Workers; i++ {
-		b, err := unix.Mmap(-1, 0, int(s.maxRun*pageSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	s.fills = make(chan job, 1024)
+	bufs := make([][]byte, cfg.Workers+1)
+	for i := range bufs {
+		b, err := unix.Mmap(-1, 0, chunkPages*pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 		if err != nil {
-			s.Close()
+			for _, b := range bufs[:i] {
+				unix.Munmap(b)
+			}
+			s.closeFds()
+			s.ln.Close()
 			return nil, fmt.Errorf("worker buffer: %w", err)
 		}
+		bufs[i] = b
+	}
+	s.bufs = bufs
+	go s.loop(&worker{buf: bufs[0]})
+	for _, b := range bufs[1:] {
 		s.wg.Add(1)
 		go s.work(&worker{buf: b})
 	}
@@ -205,6 +217,10 @@ func (s *Server) stop() {
 	<-s.loopDone
 	close(s.jobs)
 	s.wg.Wait()
+	for _, b := range s.bufs {
+		unix.Munmap(b)
+	}
+	s.bufs = nil
 	s.mu.Lock()
 	for name, v := range s.vmos {
 		v.release()

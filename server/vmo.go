@@ -31,6 +31,7 @@ type sharedVMO struct {
 	s        *Server
 	name     string
 	obj      store.Object
+	local    store.LocalObject // obj, if its bytes are a local file; else nil
 	readOnly bool
 	size     uint64 // bytes, a multiple of pageSize
 	content  uint64 // the object's size in bytes
@@ -38,6 +39,9 @@ type sharedVMO struct {
 	roFd     int     // an O_RDONLY open of the memfd, sent to clients of read-only VMOs
 	window   uintptr // pagerd's mapping of the memfd, registered MISSING with s.win; never touched
 	winMap   []byte  // the same mapping, for Munmap only: never read or written
+	src      uintptr // a read-only mapping of the store file (local objects), the source of fills; 0: none
+	srcLen   uint64  // its length: the VMO's size
+	srcMap   []byte  // the same mapping, for Munmap only: never read by Go (SIGBUS beyond the file's end)
 
 	refs int // client opens; under s.mu
 
@@ -60,6 +64,7 @@ type sharedVMO struct {
 // from the store; the faults waiting for them are woken when it lands.
 type fill struct {
 	start, n uint64
+	owner    *client // credited with the supplied bytes
 	waiters  []waiter
 }
 
@@ -105,6 +110,16 @@ func newSharedVMO(s *Server, name string, obj store.Object) (*sharedVMO, error) 
 			return nil, fmt.Errorf("register supply window of %q: %w", name, err)
 		}
 	}
+	if lo, ok := obj.(store.LocalObject); ok {
+		v.local = lo
+		if size > 0 && !s.cfg.NoStoreMapping {
+			// A failure only costs the second copy: fills read.
+			if b, err := lo.MapData(size); err == nil {
+				v.srcMap, v.srcLen = b, size
+				v.src = uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+			}
+		}
+	}
 	v.state = make([]uint8, size/pageSize)
 	return v, nil
 }
@@ -112,6 +127,10 @@ func newSharedVMO(s *Server, name string, obj store.Object) (*sharedVMO, error) 
 // release unmaps the window and closes the memfd; the store object is
 // closed by the caller.
 func (v *sharedVMO) release() {
+	if v.srcMap != nil {
+		unix.Munmap(v.srcMap)
+		v.srcMap, v.src, v.srcLen = nil, 0, 0
+	}
 	if v.winMap != nil {
 		unix.Munmap(v.winMap)
 		v.winMap, v.window = nil, 0
@@ -196,6 +215,26 @@ func (v *sharedVMO) read(buf []byte, off uint64) error {
 		err = errShortStore
 	}
 	return fmt.Errorf("read %q at %#x (%d bytes): %w", v.name, off, want, err)
+}
+
+// readNoWait is read from the page cache only (store.LocalObject's
+// ReadAtNoWait): any error, store.ErrWouldBlock included, means buf is not
+// filled and read must be used.
+func (v *sharedVMO) readNoWait(buf []byte, off uint64) error {
+	want := uint64(len(buf))
+	if off >= v.content {
+		clear(buf)
+		return nil
+	}
+	if off+want > v.content {
+		want = v.content - off
+		clear(buf[want:])
+	}
+	n, err := v.local.ReadAtNoWait(buf[:want], off)
+	if err == nil && uint64(n) != want {
+		err = store.ErrWouldBlock
+	}
+	return err
 }
 
 // closeAndDrain stops new fills and waits until the ones in progress
