@@ -175,7 +175,7 @@ func (pv *pagedVMO) OpRange(v *vmo.VMO, op uint32, off, length uint64) error {
 	defer pv.mu.Unlock()
 	switch op {
 	case zx.VMOOpCommit, zx.VMOOpAlwaysNeed, zx.VMOOpPrefetch:
-		return pv.ensure(from, to, 0, func(a, b uint64) error {
+		visit := func(a, b uint64) error {
 			if op == zx.VMOOpCommit {
 				pv.commitZeros(a, b)
 				if pv.clone != nil {
@@ -183,7 +183,22 @@ func (pv *pagedVMO) OpRange(v *vmo.VMO, op uint32, off, length uint64) error {
 				}
 			}
 			return nil
-		})
+		}
+		for {
+			if err := pv.ensure(from, to, 0, visit); err != nil || op != zx.VMOOpCommit || !pv.trap {
+				return err
+			}
+			// COMMIT of a dirty zero range (grown tail, OP_ZERO) of a
+			// TRAP_DIRTY VMO dirties its pages: DIRTY request first
+			// (spec §1.11 CommitExtendedTail, §3.8).
+			pg, end := pv.zeroRunNeedingDirty(from, to)
+			if pg == end {
+				return nil
+			}
+			if err := pv.waitDirty(pg, end); err != nil {
+				return err
+			}
+		}
 	case zx.VMOOpZero:
 		pv.zero(from, to)
 		return nil
@@ -193,15 +208,63 @@ func (pv *pagedVMO) OpRange(v *vmo.VMO, op uint32, off, length uint64) error {
 	return zx.Errorf(zx.ErrNotSupported, "op %d on a pager VMO", op)
 }
 
-// commitZeros gives zero markers in [a, b) real pages (COMMIT): they stay
-// clean, and now count as committed.
+// commitZeros gives the zero pages in [a, b) real pages (COMMIT). Zero
+// markers stay Clean and now count as committed. A page of a dirty zero
+// range (Dirty or AwaitingClean) goes dirty-zero → Dirty (spec §1.11; a
+// page committed after WRITEBACK_BEGIN must not be cleaned by its END,
+// §1.5); on a TRAP_DIRTY VMO that needs a DIRTY request first, so those are
+// left to OpRange.
 func (pv *pagedVMO) commitZeros(a, b uint64) {
 	for pg := a; pg < b; pg++ {
-		if s := pv.table.get(pg); s.zero() {
+		s := pv.table.get(pg)
+		switch {
+		case !s.zero():
+		case s.state() == stClean:
 			_ = unix.Fallocate(pv.vmo.Fd(), 0, int64(pg*zx.PageSize), zx.PageSize)
 			pv.table.set(pg, s&^flagZero)
+		case !pv.trap:
+			pv.setDirty(pg)
+			pv.modified = true
 		}
 	}
+}
+
+// zeroRunNeedingDirty returns the first run in [from, to) of pages of a
+// dirty zero range (Dirty or AwaitingClean, no page yet), or (to, to).
+func (pv *pagedVMO) zeroRunNeedingDirty(from, to uint64) (uint64, uint64) {
+	to = min(to, pv.pages())
+	is := func(s pageState) bool {
+		return s.zero() && (s.state() == stDirty || s.state() == stAwaitingClean)
+	}
+	pg := from
+	for pg < to && !is(pv.table.get(pg)) {
+		pg++
+	}
+	end := pg
+	for end < to && is(pv.table.get(end)) {
+		end++
+	}
+	if pg >= to {
+		return to, to
+	}
+	return pg, end
+}
+
+// waitDirty posts (or joins) a DIRTY request for pages [pg, end) and waits
+// for it to be resolved: OP_DIRTY, or a failure (OP_FAIL's status,
+// BAD_STATE on detach). Called with pv.mu held.
+func (pv *pagedVMO) waitDirty(pg, end uint64) error {
+	if st := pv.usable(); st != zx.ErrOk {
+		return zx.Errorf(st, "VMO %d is detached from its pager", pv.vmo.Koid())
+	}
+	w := newWaiter()
+	pv.request(w, kindDirty, pg, end)
+	st := pv.wait(w)
+	pv.dropWaiter(w)
+	if st != zx.ErrOk {
+		return zx.Errorf(st, "DIRTY request for page %d of VMO %d failed", pg, pv.vmo.Koid())
+	}
+	return nil
 }
 
 // Resize is zx_vmo_set_size on a RESIZABLE pager VMO (spec §1.12, §3.9).
