@@ -187,7 +187,7 @@ func (pv *pagedVMO) fail(off, end uint64, st zx.Status) {
 	for k := reqKind(0); k < numKinds; k++ {
 		pv.tracker.overlapping(k, off, end, func(r *request) {
 			if r.wake >= off && r.wake < end {
-				pv.complete(r, st)
+				pv.failRequest(r, off, end, st)
 				return
 			}
 			ws := r.waiters[:0]
@@ -221,6 +221,35 @@ func (pv *pagedVMO) fail(off, end uint64, st zx.Status) {
 			pv.complete(r, zx.ErrOk)
 		})
 	}
+}
+
+// failRequest fails request r, whose next needed page is in the failed
+// range [off, end): the request is gone, and each waiter whose own next
+// page is in the range gets st (a mapped one is killed); the overlap
+// waiters that need a page outside the range are woken to retry, and ask
+// again for what they still need (spec §3.4: overlap waiters get their own
+// failure status only if the failed range covers their next page).
+func (pv *pagedVMO) failRequest(r *request, off, end uint64, st zx.Status) {
+	pv.tracker.remove(r)
+	pv.proxy.clear(r)
+	for _, w := range r.waiters {
+		w.req = nil
+		if w.need >= off && w.need < end {
+			w.wake(st)
+		} else {
+			w.wake(zx.ErrOk)
+		}
+	}
+	failed := r.mapped[:0]
+	for _, mw := range r.mapped {
+		if mw.page >= off && mw.page < end {
+			failed = append(failed, mw)
+		} else {
+			_ = mw.m.u.Wake(mw.addr, pageSize)
+		}
+	}
+	pv.poisonWaiters(failed)
+	pv.tracker.recycle(r)
 }
 
 // ---- explicit waits (zx_vmo_read / write / COMMIT) ---------------------------
