@@ -194,6 +194,9 @@ func (pv *pagedVMO) fail(off, end uint64, st zx.Status) {
 			for _, w := range r.waiters {
 				if w.need >= off && w.need < end {
 					w.req = nil
+					if w == r.primary {
+						r.primary = nil
+					}
 					w.wake(st)
 				} else {
 					ws = append(ws, w)
@@ -234,7 +237,9 @@ func (pv *pagedVMO) failRequest(r *request, off, end uint64, st zx.Status) {
 	pv.proxy.clear(r)
 	for _, w := range r.waiters {
 		w.req = nil
-		if w.need >= off && w.need < end {
+		if w == r.primary || w.need >= off && w.need < end {
+			// The primary's next page is r.wake (its own need may be
+			// stale after an early wake it has not yet acted on).
 			w.wake(st)
 		} else {
 			w.wake(zx.ErrOk)
@@ -267,6 +272,7 @@ func (pv *pagedVMO) request(w *waiter, k reqKind, pg, end uint64) {
 	r.waiters = append(r.waiters, w)
 	w.req = r
 	if created {
+		r.primary = w
 		pv.proxy.send(r)
 	}
 }
@@ -279,6 +285,9 @@ func (pv *pagedVMO) dropWaiter(w *waiter) {
 		return
 	}
 	w.req = nil
+	if r.primary == w {
+		r.primary = nil
+	}
 	for i, x := range r.waiters {
 		if x == w {
 			r.waiters = append(r.waiters[:i], r.waiters[i+1:]...)

@@ -73,6 +73,7 @@ type request struct {
 	pending uint64 // pages not yet resolved (completion is by page count)
 	wake    uint64 // the request's next needed page (for the failure rule of spec §3.4)
 	place   reqPlace
+	primary *waiter // the explicit waiter that created the request, if it still waits
 	waiters []*waiter
 	mapped  []mappedWaiter
 }
@@ -122,7 +123,7 @@ func (t *tracker) lookupOrCreate(k reqKind, off, end uint64) (r *request, create
 	} else {
 		r = &request{}
 	}
-	r.kind, r.off, r.end, r.pending, r.wake, r.place = k, off, end, end-off, off, placeNone
+	r.kind, r.off, r.end, r.pending, r.wake, r.place, r.primary = k, off, end, end-off, off, placeNone, nil
 	rs := t.reqs[k]
 	i := sort.Search(len(rs), func(i int) bool { return rs[i].off > off })
 	rs = append(rs, nil)
@@ -150,6 +151,7 @@ func (t *tracker) recycle(r *request) {
 	clear(r.mapped)
 	r.mapped = r.mapped[:0]
 	r.place = placeNone
+	r.primary = nil
 	t.free = append(t.free, r)
 }
 

@@ -320,6 +320,9 @@ func (pv *pagedVMO) truncateRequests(n uint64) {
 			for _, w := range r.waiters {
 				if w.need >= n {
 					w.req = nil
+					if w == r.primary {
+						r.primary = nil
+					}
 					w.wake(zx.ErrOutOfRange)
 				} else {
 					ws = append(ws, w)
