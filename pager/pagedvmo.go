@@ -98,6 +98,13 @@ func (pv *pagedVMO) onFault(m *mapping, addr uintptr, flags uffd.PagefaultFlags,
 		if s.zero() {
 			pv.materializeZero(pg)
 		}
+		if flags&uffd.PagefaultFlagWrite != 0 && pv.trap && !writable(s) {
+			// A write to a page with no page yet (a zero marker or a
+			// dirty zero range) of a TRAP_DIRTY VMO: it needs its DIRTY
+			// request like a write-protect fault would.
+			pv.onWriteFault(m, addr, pg, s, tid)
+			return
+		}
 		_ = m.u.Wake(addr, pageSize)
 		return
 	}

@@ -301,6 +301,13 @@ func (pv *pagedVMO) Resize(v *vmo.VMO, newSize uint64) error {
 	if err := pv.mapWindow(newSize); err != nil {
 		return err
 	}
+	if newPages > oldPages {
+		// A shrink drops the write-protect markers of the cut range from
+		// every mapping (truncation zaps with ZAP_FLAG_DROP_MARKER), so
+		// the grown tail is protected again: its first write must fault
+		// (a DIRTY request with TRAP_DIRTY; tracked as written otherwise).
+		pv.protect(oldPages, newPages)
+	}
 	// Faulters beyond the new end retry and take SIGBUS from the kernel.
 	for _, m := range pv.mappings {
 		if a, b, ok := m.pageRange(newPages, oldPages); ok {
