@@ -252,6 +252,9 @@ func (w *window) judgeOp(p int, op opKind, evs []*event) verdict {
 				d.allow(e.status)
 			}
 		}
+		if w.detached || detachIn(evs) {
+			d.allow(zx.ErrBadState)
+		}
 	}
 	return d
 }

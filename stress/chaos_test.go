@@ -415,3 +415,59 @@ func (r *run) queryDirty(v *vmoState, w *window, a, b int) (dirtyRanges, bool) {
 	}
 	return d, true
 }
+
+// closePager closes pg's last handle while its VMOs are mapped and nothing
+// accesses them, then checks them (spec §3.3: like a detach, without
+// COMPLETE packets; resident pages may stay readable): a dirty page reads
+// what was written, a page never supplied fails with BAD_STATE through
+// zx_vmo_read and SIGBUS through the mapping.
+func (r *run) closePager(pg *pagerState) {
+	var vs []*vmoState
+	for s := range r.slots {
+		if v := r.slots[s].Load(); v.pg == pg && !v.retired {
+			vs = append(vs, v)
+		}
+	}
+	for _, v := range vs {
+		v.mu.Lock()
+		v.pagerClosed = true
+		v.mu.Unlock()
+	}
+	pg.closed = true
+	if st := syscalls.HandleClose(pg.h); st != zx.ErrOk {
+		r.errorf("pager %d: HandleClose = %v", pg.idx, st)
+		return
+	}
+	r.mu.Lock()
+	r.closedVMOs = vs
+	r.mu.Unlock()
+	buf := make([]byte, ps)
+	var scr [ps]byte
+	for _, v := range vs {
+		w := v.begin(0, v.max, false)
+		sigbusChecks := 0
+		for p := 0; p < w.size; p++ {
+			m := w.pages[p]
+			st := syscalls.VmoRead(v.h, buf, uint64(p)*ps)
+			r.st.closedPagerPages.Add(1)
+			mayLose := m.racedDetach && r.cfg.tol.detachRace
+			switch {
+			case st == zx.ErrOk && !checkPage(buf, v.id, p, m.acc, &scr):
+				r.errorf("%v, pager closed: page %d is %s; want versions %v %s", v, p, describe(buf), m.acc, w.explain(p, nil))
+			case st == zx.ErrOk && !m.supplied && m.present == no && m.dirty == no:
+				r.errorf("%v, pager closed: zx_vmo_read of never supplied page %d succeeded %s", v, p, w.explain(p, nil))
+			case st != zx.ErrOk && st != zx.ErrBadState:
+				r.errorf("%v, pager closed: zx_vmo_read of page %d = %v, want OK or BAD_STATE", v, p, st)
+			case st != zx.ErrOk && m.dirty == yes && !mayLose:
+				r.errorf("%v, pager closed: zx_vmo_read of dirty page %d = %v %s%s", v, p, st, w.explain(p, nil), w.hint(p))
+			}
+			if !m.supplied && m.present == no && m.dirty == no && sigbusChecks < 3 {
+				sigbusChecks++
+				res, err := r.chaosThread.Read(v.addr+uintptr(p*ps), 8).Wait(r.cfg.hang)
+				if err != nil || !res.Sigbus {
+					r.errorf("%v, pager closed: mapped read of absent page %d: %v sigbus=%v, want SIGBUS", v, p, err, res.Sigbus)
+				}
+			}
+		}
+	}
+}

@@ -23,8 +23,11 @@ func (t tri) String() string { return [...]string{"no", "yes", "maybe"}[t] }
 // pageModel is what the test knows about one page of a pager VMO.
 type pageModel struct {
 	acc     []int64 // acceptable contents (see checkPage); nil beyond the size
-	present tri     // resident: an access needs no READ request
-	dirty   tri     // dirty: survives detach; a TRAP_DIRTY write needs no DIRTY request
+	present tri     // known resident (yes): an access needs no READ request
+	// supplied: the pager may have supplied it (set before the call), or
+	// it was written or grown; false means it was never there.
+	supplied bool
+	dirty    tri // dirty: survives detach; a TRAP_DIRTY write needs no DIRTY request
 	// zeroTail: still the dirty zero tail of a grow, which a TRAP_DIRTY
 	// write must still trap (spec §3.8).
 	zeroTail tri
@@ -83,13 +86,15 @@ type vmoState struct {
 	detaching bool
 	detached  bool
 	retired   bool
-	detachAt  int64 // unix nanoseconds of the detach
-	pages     []pageModel
-	events    []*event
-	open      []*event // events not done yet
-	nextVer   int64
-	completes int
-	requests  int // READ/DIRTY packets seen after the detach was done
+	// pagerClosed: its pager's last handle was closed (closePager).
+	pagerClosed bool
+	detachAt    int64 // unix nanoseconds of the detach
+	pages       []pageModel
+	events      []*event
+	open        []*event // events not done yet
+	nextVer     int64
+	completes   int
+	requests    int // READ/DIRTY packets seen after the detach was done
 
 	// The pager's store: what it supplies for each page (a version, or
 	// zeroVer after a zero range was written back). storeMu is held
@@ -138,6 +143,16 @@ func (v *vmoState) unlockRange(lo, hi int, write bool) {
 			v.locks[p].RUnlock()
 		}
 	}
+}
+
+// completesWanted is how many COMPLETE packets v must get once retired:
+// one, unless its pager was closed before any detach (spec §3.3); v.mu is
+// held.
+func (v *vmoState) completesWanted() int {
+	if v.pagerClosed && !v.detaching {
+		return 0
+	}
+	return 1
 }
 
 // note adds to the history of page p; v.mu is held.

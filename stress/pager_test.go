@@ -12,9 +12,10 @@ import (
 
 // pagerState is one pager: its handle, its port and its VMOs by key.
 type pagerState struct {
-	idx  int
-	h    zx.Handle
-	port zx.Handle
+	idx    int
+	h      zx.Handle
+	port   zx.Handle
+	closed bool // set (before the handle is closed) by closePager
 
 	mu   sync.Mutex
 	vmos map[uint64]*vmoState
@@ -123,13 +124,13 @@ func (s *server) complete(v *vmoState, req zx.PacketPageRequest) {
 	s.r.st.completes.Add(1)
 	v.mu.Lock()
 	v.completes++
-	n, detaching, retired := v.completes, v.detaching, v.retired
+	n, detaching, retired, want := v.completes, v.detaching, v.retired, v.completesWanted()
 	v.mu.Unlock()
 	switch {
 	case req.Offset != 0 || req.Length != 0:
 		s.r.errorf("%v: COMPLETE with range [%#x, +%#x), want [0, 0)", v, req.Offset, req.Length)
-	case n > 1:
-		s.r.errorf("%v: COMPLETE packet number %d", v, n)
+	case n > want:
+		s.r.errorf("%v: COMPLETE packet number %d, want %d (pager closed: %v)", v, n, want, want == 0)
 	case !detaching && !retired:
 		s.r.errorf("%v: COMPLETE for a VMO neither detached nor closed", v)
 	}
@@ -233,6 +234,11 @@ func (s *server) supply(v *vmoState, lo, hi int, extra bool) zx.Status {
 		s.r.errorf("pager %d: VmoWrite(aux, %d bytes) = %v", s.pg.idx, n, st)
 		return st
 	}
+	v.mu.Lock()
+	for p := lo; p < min(hi, v.max); p++ {
+		v.pages[p].supplied = true
+	}
+	v.mu.Unlock()
 	st := syscalls.PagerSupplyPages(s.pg.h, v.h, uint64(lo)*ps, uint64(n), s.aux, 0)
 	v.pagerLog("server %p: supply [%d, %d) = %v", s, lo, hi, st)
 	s.r.st.supplies.Add(1)
@@ -277,7 +283,7 @@ func (s *server) explained(v *vmoState, st zx.Status) bool {
 	case zx.ErrBadState:
 		return v.detaching
 	case zx.ErrBadHandle:
-		return v.retired
+		return v.retired || v.pagerClosed
 	case zx.ErrNotFound:
 		// OP_DIRTY of a page that is no longer there: cut by a shrink
 		// (and maybe grown back as zeros) or dropped by a detach.
