@@ -3,6 +3,7 @@ package pager
 import (
 	"testing"
 
+	"github.com/pagerd/pagerd/internal/faulter"
 	"github.com/pagerd/pagerd/port"
 	"github.com/pagerd/pagerd/zx"
 )
@@ -234,4 +235,106 @@ func TestPortGoneIsHarmless(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, result(t, res), zx.ErrBadState)
+}
+
+// A failed mapped access fails alone (spec §3.4, not sticky): the same
+// thread's next access at once, and another thread's access meanwhile,
+// fault into a new READ request instead of taking a SIGBUS of their own.
+// The failed thread, blocked in a user-mode fault, is sent its SIGBUS
+// directly; no poison marker is left in the mapping.
+func TestFailedMappedAccessFailsAlone(t *testing.T) {
+	f := newFixture(t, 1, 0)
+	pv, _ := f.p.owned(f.v)
+	th, other := thread(t), thread(t)
+	for round := 0; round < 5; round++ {
+		acc := th.Read(f.addr+8, 8)
+		f.wantRequest(zx.PagerVMORead, 0, ps)
+		if err := f.p.Fail(f.v, 0, ps, zx.ErrIO); err != nil {
+			t.Fatal(err)
+		}
+		if r := done(t, acc); !r.Sigbus || r.Addr&^(uintptr(ps)-1) != f.addr {
+			t.Fatalf("round %d: failed access: %+v, want SIGBUS at %#x", round, r, f.addr)
+		}
+		pv.mu.Lock()
+		n := len(pv.poisoned)
+		pv.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("round %d: %d poison markers left for a user-mode fault", round, n)
+		}
+		again, meanwhile := th.Read(f.addr, 8), other.Read(f.addr, 8)
+		f.wantRequest(zx.PagerVMORead, 0, ps)
+		blocked(t, again)
+		blocked(t, meanwhile)
+		f.supply(0, ps, byte(round))
+		for _, a := range []*faulter.Pending{again, meanwhile} {
+			r := done(t, a)
+			if r.Faulted() {
+				t.Fatalf("round %d: access after the failed one: %+v", round, r)
+			}
+			wantBytes(t, r.Data, pattern(0, byte(round))[:8], "after the failure")
+		}
+		if err := f.p.Detach(f.v); err != nil {
+			t.Fatal(err)
+		}
+		f = newFixture(t, 1, 0)
+		pv, _ = f.p.owned(f.v)
+	}
+}
+
+// After a detach, a TRAP_DIRTY write to a kept dirty page needs a DIRTY
+// request and fails (SIGBUS), but only that write: the page stays readable
+// through the mapping, as through zx_vmo_read (spec §3.3).
+func TestFailedWriteAfterDetachLeavesPageReadable(t *testing.T) {
+	f := newFixture(t, 1, zx.VMOTrapDirty)
+	f.supply(0, ps, 5)
+	res := async(func() error { return f.v.Write([]byte("dirty"), 0) })
+	f.wantRequest(zx.PagerVMODirty, 0, ps)
+	if err := f.p.OpDirty(f.v, 0, ps); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(t, res); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.p.WritebackBegin(f.v, 0, ps, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.p.Detach(f.v); err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte("dirty"), pattern(0, 5)[5:16]...)
+	th := thread(t)
+	if r := done(t, th.Write(f.addr, []byte{1})); !r.Sigbus {
+		t.Fatalf("write to an AwaitingClean page after detach: %+v, want SIGBUS", r)
+	}
+	for i := 0; i < 3; i++ {
+		r := done(t, th.Read(f.addr, 16))
+		if r.Faulted() {
+			t.Fatalf("read %d after the failed write: %+v", i, r)
+		}
+		wantBytes(t, r.Data, want, "read after the failed write")
+	}
+}
+
+// A fault taken inside a system call (MADV_POPULATE_READ from Go) is failed
+// with a temporary poison marker instead (the call fails with EFAULT; a
+// signal would hit the caller after the call): the marker goes once the
+// thread has run, and the next call asks for the page again.
+func TestFailedKernelModeFaultIsNotSticky(t *testing.T) {
+	f := newFixture(t, 1, 0)
+	pv, _ := f.p.owned(f.v)
+	res := async(func() error { return populate(f.addr, ps) })
+	f.wantRequest(zx.PagerVMORead, 0, ps)
+	if err := f.p.Fail(f.v, 0, ps, zx.ErrIO); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(t, res); err == nil {
+		t.Fatal("populate of a failed page succeeded")
+	}
+	waitFor(t, func() bool { pv.mu.Lock(); defer pv.mu.Unlock(); return len(pv.poisoned) == 0 })
+	res = async(func() error { return populate(f.addr, ps) })
+	f.wantRequest(zx.PagerVMORead, 0, ps)
+	f.supply(0, ps, 3)
+	if err := result(t, res); err != nil {
+		t.Fatalf("populate after the failure: %v", err)
+	}
 }

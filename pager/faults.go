@@ -13,7 +13,8 @@ import (
 // features is what the process's userfaultfd must offer: memfd VMOs need
 // MISSING_SHMEM; write-protect on memfds (WP_HUGETLBFS_SHMEM) turns the first
 // write to a clean page into a fault, for dirty tracking; THREAD_ID names the
-// faulting thread (for poison clearing); POISON makes failed faults raise SIGBUS.
+// faulting thread (a failed user-mode fault is sent SIGBUS, sigbus.go);
+// POISON fails faults taken inside system calls (EFAULT).
 const features = uffd.FeatureMissingShmem | uffd.FeatureWPHugetlbfsShmem | uffd.FeaturePagefaultFlagWP |
 	uffd.FeatureThreadID | uffd.FeaturePoison
 

@@ -334,13 +334,19 @@ type poisonEntry struct {
 	tid  uint32
 }
 
-// poison fails a thread blocked in a fault on addr: UFFDIO_POISON installs a
-// marker in that mapping's page table and wakes the thread, whose retried
-// access raises SIGBUS (an access from inside the kernel gets EFAULT). The
-// marker is temporary: failure is not sticky (spec §3.4), so it is cleared
-// once the thread has run (see reaper), or before a supply of the page.
-// On a detached or closed VMO the marker stays: every later access must fail.
+// poison fails a thread blocked in a fault on addr. A fault taken in user
+// mode is failed by a SIGBUS sent to that thread alone (killFault,
+// sigbus.go). Otherwise UFFDIO_POISON installs a marker in that mapping's
+// page table and wakes the thread, whose retried access raises SIGBUS (an
+// access from inside the kernel gets EFAULT). The marker is temporary:
+// failure is not sticky (spec §3.4), so it is cleared once the thread has
+// run (see reaper), or before a supply of the page. That holds on a
+// detached or closed VMO too: a later access that needs the pager fails
+// again by itself, and pages that stay (dirty ones) must stay readable.
 func (pv *pagedVMO) poison(m *mapping, addr uintptr, tid uint32) {
+	if killFault(tid, addr) {
+		return // a user-mode fault: that thread alone takes SIGBUS (sigbus.go)
+	}
 	if pv.poisonedAt(m, addr) {
 		// A marker is there already (another failed thread on this page):
 		// poisoning again would zap it first, and in that gap the earlier
@@ -362,30 +368,17 @@ func (pv *pagedVMO) poison(m *mapping, addr uintptr, tid uint32) {
 		_ = m.u.Wake(addr, pageSize)
 		return
 	}
-	if pv.detached || pv.closed {
-		return
-	}
 	pv.poisoned = append(pv.poisoned, poisonEntry{m: m, addr: addr, tid: tid})
 	theReaper.watch(pv)
 }
 
-// poisonWaiters fails a batch of mapped waiters, poisoning each page of
-// each mapping once (several threads may wait on one page).
+// poisonWaiters fails a batch of mapped waiters. Several threads may wait
+// on one page: each needs its own signal, or its own entry under the one
+// marker (which stays until every failed thread has run; poison() sees the
+// marker and only records the later ones).
 func (pv *pagedVMO) poisonWaiters(ms []mappedWaiter) {
-	for i, mw := range ms {
-		dup := false
-		for _, prev := range ms[:i] {
-			if prev.m == mw.m && prev.addr == mw.addr {
-				dup = true
-				break
-			}
-		}
-		if !dup || !(pv.detached || pv.closed) {
-			// Duplicates on a live VMO still need an entry of their own (the
-			// marker stays until every failed thread has run); poison() sees
-			// the marker and only records them.
-			pv.poison(mw.m, mw.addr, mw.tid)
-		}
+	for _, mw := range ms {
+		pv.poison(mw.m, mw.addr, mw.tid)
 	}
 }
 

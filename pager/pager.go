@@ -175,8 +175,6 @@ func (pv *pagedVMO) detachLocked(complete bool) {
 	for _, r := range pv.tracker.all() {
 		pv.complete(r, zx.ErrOk)
 	}
-	// Earlier poison markers stay for good now.
-	pv.poisoned = pv.poisoned[:0]
 	pv.decommitClean()
 	// Clones sharing pages of this VMO lose them: their next access asks
 	// here again and fails (pages they wrote stay).
@@ -233,7 +231,6 @@ func (p *Pager) Close() {
 		for _, r := range pv.tracker.all() {
 			pv.complete(r, zx.ErrOk)
 		}
-		pv.poisoned = pv.poisoned[:0]
 		pv.mu.Unlock()
 	}
 }
