@@ -447,3 +447,67 @@ func TestAsyncDirtySurvivesUnmapAndDetach(t *testing.T) {
 		t.Fatalf("committed %d after detach, want the two written pages", c)
 	}
 }
+
+// A write through a mapping of an async-tracked VMO that lands after the
+// detach's collect, before its clean pages are dropped, is not lost: the
+// detach stops such writes (the mappings fault MINOR from then on) and
+// finds the ones already made in the page tables (a zapped written entry
+// keeps no write-protect marker). The collect that would miss the write is
+// simulated by marking the written page Clean again. After the detach the
+// kept pages are mapped again on access (UFFDIO_CONTINUE, still tracked),
+// and the dropped ones fail.
+func TestDetachKeepsWriteLandingBeforeTheDrop(t *testing.T) {
+	f := newFixture(t, 4, 0)
+	f.supply(0, 4*ps, 1)
+	th := thread(t)
+	if r := done(t, th.Read(f.addr+ps, 8)); r.Faulted() { // page 1: mapped, clean
+		t.Fatalf("read: %+v", r)
+	}
+	if r := done(t, th.Write(f.addr+2*ps, []byte("late"))); r.Faulted() { // page 2: written
+		t.Fatalf("write: %+v", r)
+	}
+	if err := f.v.Write([]byte("vmo"), 3*ps); err != nil { // page 3: dirty, never mapped
+		t.Fatal(err)
+	}
+	pv, _ := f.p.owned(f.v)
+	pv.mu.Lock()
+	pv.collect(0, 4, false)
+	if s := pv.table.get(2); s.state() != stDirty {
+		pv.mu.Unlock()
+		t.Fatalf("page 2 after collect: state %d, want Dirty", s)
+	}
+	pv.table.set(2, stClean) // the collect did not see the write
+	pv.stopUntrackedWrites()
+	s1, s2 := pv.table.get(1), pv.table.get(2)
+	pv.mu.Unlock()
+	if s1.state() != stClean || s2.state() != stDirty {
+		t.Fatalf("after stopping writes: page 1 state %d (want Clean), page 2 state %d (want Dirty: written)", s1, s2)
+	}
+	if err := f.p.Detach(f.v); err != nil {
+		t.Fatal(err)
+	}
+	f.wantDirty([3]uint64{2, 2, 0})
+	for pg, want := range map[uint64]string{2: "late", 3: "vmo"} {
+		r := done(t, th.Read(f.addr+uintptr(pg)*ps, len(want)))
+		if r.Faulted() || string(r.Data) != want {
+			t.Fatalf("mapped read of kept page %d after detach: %+v", pg, r)
+		}
+	}
+	for _, pg := range []uintptr{0, 1} {
+		if r := done(t, th.Read(f.addr+pg*ps, 8)); !r.Sigbus {
+			t.Fatalf("mapped read of dropped page %d after detach: %+v, want SIGBUS", pg, r)
+		}
+	}
+	// Writes to kept pages are still tracked: one after WRITEBACK_BEGIN keeps
+	// the page dirty through END.
+	if err := f.p.WritebackBegin(f.v, 0, 4*ps, false); err != nil {
+		t.Fatal(err)
+	}
+	if r := done(t, th.Write(f.addr+3*ps, []byte("new"))); r.Faulted() {
+		t.Fatalf("write to a kept page after detach: %+v", r)
+	}
+	if err := f.p.WritebackEnd(f.v, 0, 4*ps); err != nil {
+		t.Fatal(err)
+	}
+	f.wantDirty([3]uint64{3, 1, 0})
+}

@@ -22,7 +22,8 @@ const features = uffd.FeatureMissingShmem | uffd.FeatureWPHugetlbfsShmem | uffd.
 // write, and PAGEMAP_SCAN reports the written pages. VMOs without
 // ZX_VMO_TRAP_DIRTY track dirtiness that way (docs/DIRTY-TRACKING.md: a
 // first write costs ~1-2 µs instead of a ~10-40 µs round trip).
-const asyncFeatures = features | uffd.FeatureWPAsync
+// MINOR_SHMEM lets a detach stop untracked writes (settle.go).
+const asyncFeatures = features | uffd.FeatureWPAsync | uffd.FeatureMinorShmem
 
 // faultReader owns the process's userfaultfds. Every mapping of a pager VMO
 // in this process, and every supply window, is registered with one of them.

@@ -43,6 +43,7 @@ type mapping struct {
 	u          *uffd.UFFD // the userfaultfd the range is registered with
 	start, end uintptr
 	window     bool   // a supply window, not a user mapping
+	minor      bool   // registered MINOR too (a detached async VMO, settle.go); guarded by pv.mu
 	base       uint64 // byte offset of the mapped VMO in pv's VMO: a slice's offset, else 0
 }
 
@@ -92,6 +93,10 @@ func (pv *pagedVMO) onFault(m *mapping, addr uintptr, flags uffd.PagefaultFlags,
 	s := pv.table.get(pg)
 	if flags&uffd.PagefaultFlagWP != 0 {
 		pv.onWriteFault(m, addr, pg, s, tid)
+		return
+	}
+	if flags&uffd.PagefaultFlagMinor != 0 {
+		pv.onMinorFault(m, addr, pg, s, tid)
 		return
 	}
 	if s.present() {

@@ -171,7 +171,7 @@ func (pv *pagedVMO) detachLocked(complete bool) {
 		return
 	}
 	pv.detached = true
-	pv.collect(0, pv.pages(), false) // writes through mappings make pages dirty, and dirty pages stay
+	pv.settleWrites() // writes through mappings make pages dirty, and dirty pages stay
 	for _, r := range pv.tracker.all() {
 		pv.complete(r, zx.ErrOk)
 	}
