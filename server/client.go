@@ -30,7 +30,12 @@ type client struct {
 	uf   *uffd.UFFD // nil until the first RegisterMapping carries it
 
 	outstanding atomic.Int32 // faults read from uf and not yet resolved
-	throttled   atomic.Bool  // uf is out of the epoll set (outstanding hit the limit)
+	throttled   atomic.Bool  // uf is out of the epoll sets (outstanding hit the limit); changed under armMu
+	armMu       sync.Mutex   // orders watch/unwatch of uf with throttled and multi
+	multi       atomic.Bool  // several of its threads fault: every loop watches uf (see watch); changed under armMu
+	lastTid     atomic.Uint32
+	tidChanges  atomic.Int32 // faults from another thread than the previous fault's, since the last long streak
+	tidStreak   atomic.Int32 // faults in a row from one thread
 	dead        atomic.Bool  // the connection is being torn down
 	unregGen    atomic.Uint64
 	faults      atomic.Uint64

@@ -42,22 +42,104 @@ type worker struct {
 	buf []byte // chunkPages pages, anonymous memory outside the Go heap
 }
 
-// epollData packs a client's slot and generation into epoll's 64-bit
-// user data (Fd and Pad of unix.EpollEvent); slot -1 is the eventfd.
-func (s *Server) epollCtl(op int, c *client, events uint32) error {
-	ev := unix.EpollEvent{Events: events, Fd: c.slot, Pad: int32(c.gen)}
-	return unix.EpollCtl(s.ep, op, c.uf.Fd(), &ev)
+// Thresholds of the per-client choice between one loop and all loops
+// (see watch).
+const (
+	// multiAfter: this many faults from a thread other than the previous
+	// fault's, with no streak of streakSingle faults from one thread in
+	// between, and every loop watches the client.
+	multiAfter = 8
+	// streakSingle faults in a row from one thread and only the client's
+	// own loop watches it again.
+	streakSingle = 256
+)
+
+// watch puts c's uffd into the epoll sets. A client whose faults come from
+// one thread is watched by one loop only (its slot's): a fault then always
+// wakes the same thread, which may well be on the faulter's vCPU and, when
+// it is, never has to wake the other (an idle vCPU halts, and waking it
+// costs tens of µs here). A client with several faulting threads (multi)
+// is in every loop's set with EPOLLEXCLUSIVE, its own loop's first: a
+// fault wakes the first of them waiting in epoll_wait, so its faults are
+// served in parallel while one loop is busy. c.armMu is held, or c is not
+// yet visible to the loops.
+func (s *Server) watch(c *client) error {
+	first := int(c.slot) % len(s.eps)
+	if !c.multi.Load() {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: c.slot, Pad: int32(c.gen)}
+		return unix.EpollCtl(s.eps[first], unix.EPOLL_CTL_ADD, c.uf.Fd(), &ev)
+	}
+	for i := range s.eps {
+		ep := s.eps[(first+i)%len(s.eps)]
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: c.slot, Pad: int32(c.gen)}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, c.uf.Fd(), &ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// loop is the epoll loop: it reads fault messages from every ready client
-// uffd and queues them for the workers. It blocks in epoll_wait (a system
-// call, so it holds no P while idle).
-func (s *Server) loop(lw *worker) {
-	defer close(s.loopDone)
-	evs := make([]unix.EpollEvent, 128)
-	msgs := make([]uffd.Msg, 64)
+// unwatch takes c's uffd out of every epoll set.
+func (s *Server) unwatch(c *client) {
+	for _, ep := range s.eps {
+		unix.EpollCtl(ep, unix.EPOLL_CTL_DEL, c.uf.Fd(), nil)
+	}
+}
+
+// noteThread records that thread tid of c faulted, and moves c between
+// one loop and all loops (see watch) when its faults show one or several
+// faulting threads. tid 0 (the client did not ask for thread ids) keeps c
+// on one loop.
+func (s *Server) noteThread(c *client, tid uint32) {
+	if tid == 0 || len(s.eps) == 1 {
+		return
+	}
+	if c.lastTid.Swap(tid) != tid {
+		c.tidStreak.Store(0)
+		if c.tidChanges.Add(1) == multiAfter && !c.multi.Load() {
+			s.setMulti(c, true)
+		}
+		return
+	}
+	if c.tidStreak.Add(1) == streakSingle {
+		c.tidChanges.Store(0)
+		if c.multi.Load() {
+			s.setMulti(c, false)
+		}
+	}
+}
+
+// setMulti changes how c is watched (see watch).
+func (s *Server) setMulti(c *client, multi bool) {
+	c.armMu.Lock()
+	defer c.armMu.Unlock()
+	if c.multi.Load() == multi {
+		return
+	}
+	if c.throttled.Load() || c.dead.Load() {
+		c.multi.Store(multi) // watch will use it
+		return
+	}
+	s.unwatch(c)
+	c.multi.Store(multi)
+	if err := s.watch(c); err != nil {
+		// Fall back to the client's own loop, which cannot fail
+		// where this did not before.
+		s.unwatch(c)
+		c.multi.Store(false)
+		s.watch(c)
+	}
+}
+
+// loop is one of the fault loops (epoll set ep): it waits in epoll_wait
+// (a system call, so it holds no P while idle) for a ready client uffd and
+// drains it.
+func (s *Server) loop(ep int, lw *worker) {
+	defer s.loopWG.Done()
+	evs := make([]unix.EpollEvent, 16)
+	msgs := make([]uffd.Msg, 1)
 	for {
-		n, err := unix.EpollWait(s.ep, evs, -1)
+		n, err := unix.EpollWait(ep, evs, -1)
 		if err == unix.EINTR {
 			continue
 		}
@@ -68,8 +150,8 @@ func (s *Server) loop(lw *worker) {
 		for i := 0; i < n; i++ {
 			ev := &evs[i]
 			if ev.Fd < 0 {
-				var b [8]byte
-				unix.Read(s.evfd, b[:])
+				// Only stop writes the eventfd; it stays readable
+				// so that every loop sees it.
 				if s.stopping.Load() {
 					return
 				}
@@ -85,23 +167,21 @@ func (s *Server) loop(lw *worker) {
 	}
 }
 
-// drain reads c's queued faults, at most up to its outstanding limit, and
+// drain reads c's queued faults one at a time (so that another loop woken
+// meanwhile can take the next), at most up to its outstanding limit, and
 // serves each one on this thread when that cannot block (serveInline),
 // otherwise hands it to the workers.
 func (s *Server) drain(lw *worker, c *client, msgs []uffd.Msg) {
-	limit := int32(s.cfg.Limits.MaxOutstanding)
 	for {
-		room := limit - c.outstanding.Load()
-		if room <= 0 {
+		if c.outstanding.Load() >= int32(s.cfg.Limits.MaxOutstanding) {
 			s.throttle(c)
 			return
 		}
-		k := min(int(room), len(msgs))
-		n, err := c.uf.Read(msgs[:k])
+		n, err := c.uf.Read(msgs[:1])
 		if err != nil {
 			// The uffd is unusable (it cannot be EOF while we hold it).
 			// Stop watching it; the connection's end cleans up.
-			s.epollCtl(unix.EPOLL_CTL_DEL, c, 0)
+			s.unwatch(c)
 			s.log.Warn("reading client uffd failed", zap.Uint64("client", c.id), zap.Error(err))
 			s.kick(c, "its userfaultfd cannot be read")
 			return
@@ -109,38 +189,47 @@ func (s *Server) drain(lw *worker, c *client, msgs []uffd.Msg) {
 		if n == 0 {
 			return
 		}
-		now := time.Since(s.epoch)
-		gen := c.unregGen.Load()
-		for i := 0; i < n; i++ {
-			if msgs[i].Event() != uffd.EventPagefault {
-				continue // we never ask for other events; ignore
-			}
-			flags, addr, _ := msgs[i].Pagefault()
-			c.outstanding.Add(1)
-			c.acquire()
-			s.m.AddPending(1)
-			j := job{c: c, addr: addr, flags: flags, t: now, gen: gen}
-			if !s.serveInline(lw, &j) {
-				s.jobs <- j
-			}
+		if msgs[0].Event() != uffd.EventPagefault {
+			continue // we never ask for other events; ignore
 		}
-		if n < k {
-			return
+		flags, addr, tid := msgs[0].Pagefault()
+		s.noteThread(c, tid)
+		c.outstanding.Add(1)
+		c.acquire()
+		s.m.AddPending(1)
+		j := job{c: c, addr: addr, flags: flags, t: time.Since(s.epoch), gen: c.unregGen.Load()}
+		if !s.serveInline(lw, &j) {
+			s.jobs <- j
 		}
 	}
 }
 
-// throttle takes c's uffd out of the epoll set while it has the most
-// faults in flight it may have.
+// throttle takes c's uffd out of the epoll sets while it has the most
+// faults in flight it may have; complete puts it back.
 func (s *Server) throttle(c *client) {
-	if !c.throttled.CompareAndSwap(false, true) {
+	c.armMu.Lock()
+	defer c.armMu.Unlock()
+	if c.throttled.Load() || c.dead.Load() {
 		return
 	}
-	s.epollCtl(unix.EPOLL_CTL_MOD, c, 0)
-	// A fault may have completed between the caller's check and the flag.
-	if c.outstanding.Load() < int32(s.cfg.Limits.MaxOutstanding) && c.throttled.CompareAndSwap(true, false) {
-		s.epollCtl(unix.EPOLL_CTL_MOD, c, unix.EPOLLIN)
+	s.unwatch(c)
+	c.throttled.Store(true)
+	// A fault may have completed before the flag was set.
+	if c.outstanding.Load() < int32(s.cfg.Limits.MaxOutstanding) {
+		s.watch(c)
+		c.throttled.Store(false)
 	}
+}
+
+// unthrottle puts a throttled c's uffd back into the epoll sets.
+func (s *Server) unthrottle(c *client) {
+	c.armMu.Lock()
+	defer c.armMu.Unlock()
+	if !c.throttled.Load() || c.dead.Load() {
+		return
+	}
+	s.watch(c)
+	c.throttled.Store(false)
 }
 
 // complete finishes one fault of j.c: metrics, the outstanding count (which
@@ -151,8 +240,8 @@ func (s *Server) complete(j *job, k metrics.Kind) {
 	s.m.AddPending(-1)
 	c.m.Fault(k)
 	c.faults.Add(1)
-	if c.outstanding.Add(-1) < int32(s.cfg.Limits.MaxOutstanding) && c.throttled.CompareAndSwap(true, false) && !c.dead.Load() {
-		s.epollCtl(unix.EPOLL_CTL_MOD, c, unix.EPOLLIN)
+	if c.outstanding.Add(-1) < int32(s.cfg.Limits.MaxOutstanding) && c.throttled.Load() {
+		s.unthrottle(c)
 	}
 	c.release()
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -21,6 +22,10 @@ import (
 	"github.com/pagerd/pagerd/uffd"
 )
 
+// maxLoops bounds the fault loops (one per P, up to this many; see
+// doc.go, "The fault path").
+const maxLoops = 4
+
 // windowFeatures are the features of pagerd's own uffd, on which the supply
 // windows are registered: COPY into shared memory.
 const windowFeatures = uffd.FeatureMissingShmem
@@ -33,7 +38,7 @@ type Server struct {
 	m     *metrics.Metrics
 	ln    *proto.Listener
 	win   *uffd.UFFD // pagerd's own uffd: supply windows (never read)
-	ep    int        // epoll fd of the fault loop
+	eps   []int      // one epoll set per fault loop, each watching every client uffd
 	evfd  int        // eventfd that wakes the loop
 	epoch time.Time
 	start time.Time
@@ -46,7 +51,7 @@ type Server struct {
 
 	stopping atomic.Bool
 	quit     chan struct{}  // closed when the service stops
-	loopDone chan struct{}  // closed when the fault loop returned
+	loopWG   sync.WaitGroup // fault loops
 	wg       sync.WaitGroup // workers
 	connWG   sync.WaitGroup // connections and background write-backs
 	serveErr chan error
@@ -68,10 +73,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, m: cfg.Metrics, ep: -1, evfd: -1,
+		cfg: cfg, log: cfg.Logger, m: cfg.Metrics, evfd: -1,
 		epoch: time.Now(), start: time.Now(),
 		vmos: map[string]*sharedVMO{}, closing: map[string]chan struct{}{}, clients: map[uint64]*client{},
-		serveErr: make(chan error, 1), quit: make(chan struct{}), loopDone: make(chan struct{}),
+		serveErr: make(chan error, 1), quit: make(chan struct{}),
 	}
 	s.maxRun = cfg.Readahead.MaxPages
 	if s.maxRun == 0 {
@@ -84,17 +89,22 @@ func New(cfg Config) (*Server, error) {
 	if s.win, err = uffd.New(windowFeatures); err != nil {
 		return nil, fmt.Errorf("pagerd needs userfaultfd with shared-memory support: %w", err)
 	}
-	if s.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-		s.closeFds()
-		return nil, fmt.Errorf("epoll_create1: %w", err)
-	}
 	if s.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		s.closeFds()
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	if err := unix.EpollCtl(s.ep, unix.EPOLL_CTL_ADD, s.evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1}); err != nil {
-		s.closeFds()
-		return nil, fmt.Errorf("epoll_ctl add eventfd: %w", err)
+	loops := min(max(runtime.GOMAXPROCS(0), 1), maxLoops)
+	for range loops {
+		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			s.closeFds()
+			return nil, fmt.Errorf("epoll_create1: %w", err)
+		}
+		s.eps = append(s.eps, ep)
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, s.evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1}); err != nil {
+			s.closeFds()
+			return nil, fmt.Errorf("epoll_ctl add eventfd: %w", err)
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.Socket), 0o700); err != nil {
 		s.closeFds()
@@ -111,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.jobs = make(chan job, 4*cfg.Workers*int(cfg.Limits.MaxOutstanding))
 	s.fills = make(chan job, 1024)
-	bufs := make([][]byte, cfg.Workers+1)
+	bufs := make([][]byte, loops+cfg.Workers)
 	for i := range bufs {
 		b, err := unix.Mmap(-1, 0, chunkPages*pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 		if err != nil {
@@ -125,8 +135,11 @@ func New(cfg Config) (*Server, error) {
 		bufs[i] = b
 	}
 	s.bufs = bufs
-	go s.loop(&worker{buf: bufs[0]})
-	for _, b := range bufs[1:] {
+	for i, b := range bufs[:loops] {
+		s.loopWG.Add(1)
+		go s.loop(s.eps[i], &worker{buf: b})
+	}
+	for _, b := range bufs[loops:] {
 		s.wg.Add(1)
 		go s.work(&worker{buf: b})
 	}
@@ -143,9 +156,10 @@ func (s *Server) closeFds() {
 	if s.win != nil {
 		s.win.Close()
 	}
-	if s.ep >= 0 {
-		unix.Close(s.ep)
+	for _, ep := range s.eps {
+		unix.Close(ep)
 	}
+	s.eps = nil
 	if s.evfd >= 0 {
 		unix.Close(s.evfd)
 	}
@@ -214,7 +228,7 @@ func (s *Server) stop() {
 	s.connWG.Wait()
 	var one = [8]byte{1}
 	unix.Write(s.evfd, one[:])
-	<-s.loopDone
+	s.loopWG.Wait()
 	close(s.jobs)
 	s.wg.Wait()
 	for _, b := range s.bufs {
@@ -340,7 +354,9 @@ func (s *Server) removeClient(c *client, reason error) {
 	c.dead.Store(true)
 	c.conn.Close()
 	if c.uf != nil {
-		s.epollCtl(unix.EPOLL_CTL_DEL, c, 0)
+		c.armMu.Lock() // no unthrottle may put it back
+		s.unwatch(c)
+		c.armMu.Unlock()
 	}
 	c.mu.Lock()
 	for id, m := range c.byID {

@@ -337,7 +337,10 @@ func (s *Server) registerRequest(c *client, m *proto.RegisterMapping, fds []int)
 	if uf != nil {
 		c.uf = uf
 		s.slots[c.slot].Store(c)
-		if err := s.epollCtl(unix.EPOLL_CTL_ADD, c, unix.EPOLLIN); err != nil {
+		c.armMu.Lock()
+		err := s.watch(c)
+		c.armMu.Unlock()
+		if err != nil {
 			return nil, fatalError{errf(zx.ErrInternal, "epoll_ctl add userfaultfd: %v", err)}
 		}
 	}
