@@ -316,9 +316,9 @@ func TestReproCommitOfGrownTailSkipsDirtyRequest(t *testing.T) {
 // says BAD_STATE, the data is lost. (A race, presumably a write landing
 // between the detach's look at which pages are dirty, which for these VMOs
 // the kernel tracks asynchronously, and its dropping of the clean ones;
-// seen in about 3 of 100 trials.)
+// seen in about 3 of 100 trials before the fix.)
 func TestReproDetachDropsPageWrittenDuringIt(t *testing.T) {
-	const pages, trials = 64, 300
+	const pages, trials = 64, 150
 	lost := 0
 	for i := 0; i < trials && lost < 3; i++ {
 		t.Run("", func(t *testing.T) {
