@@ -3,6 +3,8 @@ package pager
 import (
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pagerd/pagerd/internal/faulter"
 	"github.com/pagerd/pagerd/port"
 	"github.com/pagerd/pagerd/zx"
@@ -336,5 +338,21 @@ func TestFailedKernelModeFaultIsNotSticky(t *testing.T) {
 	f.supply(0, ps, 3)
 	if err := result(t, res); err != nil {
 		t.Fatalf("populate after the failure: %v", err)
+	}
+}
+
+// The exact failure (a signal to the failed thread) is used only when a
+// handler other than the Go runtime's catches SIGBUS: the faulter's, here.
+// The runtime's own handler is recognised as the SIGURG handler.
+func TestSigbusHandlerDetection(t *testing.T) {
+	if err := faulter.Install(); err != nil {
+		t.Fatal(err)
+	}
+	urg, ok := signalHandler(unix.SIGURG)
+	if !ok || urg <= 1 {
+		t.Fatalf("SIGURG handler %#x %v: the Go runtime's handler should be installed", urg, ok)
+	}
+	if !sigbusHandledOutsideGo() {
+		t.Fatal("the faulter's SIGBUS handler is installed, but it is taken for the Go runtime's")
 	}
 }

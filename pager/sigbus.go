@@ -37,6 +37,16 @@ import (
 // the Go runtime treats a SIGBUS that is not from kill/tgkill as a fault at
 // si_addr, as it would the kernel's.
 
+// Only when SIGBUS is caught by a handler other than the Go runtime's: the
+// runtime, seeing a SIGBUS that is not from kill/tgkill on a thread not
+// running Go (a C thread), forwards it to the handler it replaced, and if
+// that was the default action it restores the default and returns, so that
+// the faulting instruction faults again and the kernel's SIGBUS kills the
+// process (include/README.md). A signal sent here would instead let the
+// access fault again into a new READ request. So with the runtime's handler
+// in place (no C handler installed after it; a Go program), the marker,
+// which fails the retried access too, is used.
+
 // siQueue is SI_QUEUE (asm-generic/siginfo.h).
 const siQueue = -1
 
@@ -45,7 +55,7 @@ const siQueue = -1
 // reports false when the thread is not blocked in a user-mode fault or
 // would not be woken by the signal.
 func killFault(tid uint32, addr uintptr) bool {
-	if tid == 0 {
+	if tid == 0 || !sigbusHandledOutsideGo() {
 		return false
 	}
 	var buf [4096]byte
@@ -138,4 +148,29 @@ func statusMask(status []byte, key string) (uint64, bool) {
 		i = nl + 1
 	}
 	return 0, false
+}
+
+// sigbusHandledOutsideGo reports whether the process's SIGBUS action is a
+// handler other than the Go runtime's. The runtime installs one handler
+// for every signal it handles, SIGURG (its preemption signal) among them
+// in every build mode, so a SIGBUS handler equal to the SIGURG handler is
+// the runtime's.
+func sigbusHandledOutsideGo() bool {
+	bus, ok1 := signalHandler(unix.SIGBUS)
+	urg, ok2 := signalHandler(unix.SIGURG)
+	const sigDfl, sigIgn = 0, 1
+	return ok1 && ok2 && bus != sigDfl && bus != sigIgn && bus != urg
+}
+
+// signalHandler returns the address of the process's handler for sig (0 is
+// SIG_DFL, 1 SIG_IGN), from rt_sigaction(2).
+func signalHandler(sig unix.Signal) (uintptr, bool) {
+	// struct kernel_sigaction: handler first on every Linux architecture
+	// this runs on; flags, restorer and mask follow.
+	var act [4]uint64
+	_, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&act[0])), 8, 0, 0)
+	if errno != 0 {
+		return 0, false
+	}
+	return uintptr(act[0]), true
 }
