@@ -427,6 +427,16 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 	touched := uint64(all.faults) + uint64(r.clients*r.threads*r.warm)
 	covered := touched * r.stride / uint64(pageSize)
 	supplied := info.SuppliedBytes / uint64(pageSize)
+	// pagerd fills the rest of a read-ahead window in the background
+	// after waking the faulter: give the fills in flight time to land.
+	for i := 0; i < 5000 && supplied < covered; i++ {
+		time.Sleep(time.Millisecond)
+		again, err := svc.vmoInfo(r.obj)
+		if err != nil {
+			break
+		}
+		info, supplied = again, again.SuppliedBytes/uint64(pageSize)
+	}
 	switch {
 	case supplied < covered:
 		return nil, fmt.Errorf("pagerd supplied %d pages, but the clients touched %d pages", supplied, covered)

@@ -59,6 +59,16 @@
 // about N/MaxPages + log2(MaxPages) faults. More concurrent sequential
 // readers than slots evict each other round robin and get MinPages.
 //
+// Asynchronous read-ahead. A pager that wakes the faulting thread as soon
+// as its own page is there and fetches the rest of the window in the
+// background sees the reader again only when it catches up with a page
+// still being fetched. Ahead turns that into Linux's PG_readahead trigger:
+// a reader waiting within the last window of an established stream gets
+// the stream's next window fetched at once, and Extended moves the
+// stream's end over it, so a reader that keeps up with the fetches never
+// faults at a window's end again, and one that outruns them keeps a window
+// in flight ahead of it.
+//
 // A Tracker is about 2 KiB, has no pointers, and never allocates.
 package readahead
 
@@ -320,6 +330,52 @@ func (t *Tracker) Fetched(p, n uint64) {
 		return
 	}
 	t.s[i].end = addSat(p, n)
+}
+
+// Ahead is the asynchronous half of read-ahead. A pager that fetches a
+// window in the background (it wakes the faulting thread once its own page
+// is there) calls Ahead for a fault at page p that has to wait for a page
+// still being fetched: the reader has caught up with the read-ahead. If p
+// lies in the window of an established stream (one that has consumed a
+// window: out of probation) and that window ends at most one window size
+// after p, Ahead returns the next window [start, start+n) to fetch now,
+// so that it is (being) fetched before the reader gets there, like Linux's
+// PG_readahead marker starting the next window when the reader reaches
+// it. Otherwise it returns n == 0. The caller clips the run as for Window
+// and reports what it really fetched with Extended(start, k). With
+// c.Disabled it returns n == 0.
+func (t *Tracker) Ahead(c *Config, p uint64) (start, n uint64) {
+	if c.Disabled {
+		return 0, 0
+	}
+	_, hi, streams := c.params()
+	for i := 0; i < streams; i++ {
+		s := &t.s[i]
+		if s.want == 0 || !s.grown || p < s.start || p >= s.end {
+			continue
+		}
+		w := min(uint64(s.want), hi)
+		if s.end-p > w || s.end == math.MaxUint64 {
+			return 0, 0 // far enough ahead already
+		}
+		return s.end, w
+	}
+	return 0, 0
+}
+
+// Extended tells the tracker that the run [start, start+n) that Ahead
+// proposed was fetched: the stream whose window ends at start now ends at
+// start+n, so a fault there is sequential again. n == 0 changes nothing.
+func (t *Tracker) Extended(start, n uint64) {
+	if n == 0 {
+		return
+	}
+	for i := range t.s {
+		if t.s[i].want != 0 && t.s[i].end == start {
+			t.s[i].end = addSat(start, n)
+			return
+		}
+	}
 }
 
 // Reset forgets every stream, for example after the mapping's pages were

@@ -638,3 +638,77 @@ func BenchmarkWindowRandom64Streams(b *testing.B) {
 		tr.Fetched(p, n)
 	}
 }
+
+// TestAhead: once a stream is established, a reader waiting inside its
+// last window gets the next window proposed (once: after Extended the
+// stream is far enough ahead), the extended stream stays sequential, and
+// streams on probation, readers far from a window's end, random faults and
+// a disabled config get nothing.
+func TestAhead(t *testing.T) {
+	c := &Config{MaxPages: 16}
+	var tr Tracker
+	// A first fault: a stream on probation, nothing ahead.
+	n, _ := tr.Window(c, 100)
+	tr.Fetched(100, n)
+	if _, k := tr.Ahead(c, 100); k != 0 {
+		t.Fatalf("Ahead on a stream on probation proposed %d pages", k)
+	}
+	// Consume it: the stream grows to 2 pages [101, 103) and is established.
+	n, _ = tr.Window(c, 101)
+	if n != 2 {
+		t.Fatalf("second sequential window %d, want 2", n)
+	}
+	tr.Fetched(101, n)
+	start, k := tr.Ahead(c, 102)
+	if start != 103 || k != 2 {
+		t.Fatalf("Ahead in the last window: [%d, +%d), want [103, +2)", start, k)
+	}
+	tr.Extended(start, k)
+	if _, k := tr.Ahead(c, 102); k != 0 {
+		t.Fatalf("Ahead after Extended proposed %d more pages: the stream is a window ahead already", k)
+	}
+	// The reader goes on to the extended end: sequential, and the hits
+	// count the extension too.
+	n, hits := tr.Window(c, 105)
+	if n != 4 || hits != 3 {
+		t.Fatalf("fault at the extended end: window %d hits %d, want 4 and 3", n, hits)
+	}
+	tr.Fetched(105, n)
+	// A reader far from the window's end, or outside every window, gets nothing.
+	big := &Config{MaxPages: 64}
+	var tb Tracker
+	p := uint64(0)
+	for i := 0; i < 8; i++ {
+		n, _ := tb.Window(big, p)
+		tb.Fetched(p, n)
+		p += n
+	}
+	// The last window is [p-64, p).
+	if s, k := tb.Ahead(big, p-64); k != 64 || s != p {
+		t.Fatalf("Ahead at the window's first page (a window of 64 ends 64 pages on): [%d, +%d), want [%d, +64)", s, k, p)
+	}
+	tb.Extended(p, 64)
+	if _, k := tb.Ahead(big, p-64); k != 0 {
+		t.Fatalf("Ahead 128 pages before the stream's end proposed %d pages", k)
+	}
+	if _, k := tb.Ahead(big, p+1000); k != 0 {
+		t.Fatalf("Ahead outside every window proposed %d pages", k)
+	}
+	if _, k := tb.Ahead(&Config{MaxPages: 64, Disabled: true}, p-1); k != 0 {
+		t.Fatalf("Ahead with read-ahead disabled proposed %d pages", k)
+	}
+	// Extended of a start no stream ends at, or of 0 pages, changes nothing.
+	before := tb
+	tb.Extended(12345, 10)
+	tb.Extended(p+64, 0)
+	if tb != before {
+		t.Fatal("Extended of an unknown start or of 0 pages changed the tracker")
+	}
+	a := testing.AllocsPerRun(1000, func() {
+		s, k := tb.Ahead(big, p)
+		tb.Extended(s, k)
+	})
+	if a != 0 {
+		t.Errorf("Ahead+Extended: %v allocations per call, want 0", a)
+	}
+}

@@ -398,7 +398,20 @@ func (s *Server) missingFaultLocked(w *worker, j *job, m *mapping, page, p uint6
 	case st&pgFetching != 0:
 		f := v.fillFor(p)
 		f.waiters = append(f.waiters, waiter{j: *j, m: m})
+		// The reader caught up with its read-ahead: fetch the
+		// stream's next window now (readahead.Tracker.Ahead).
+		var ahead *fill
+		if start, n := m.ra.Ahead(&s.cfg.Readahead, p); n > 0 && start < uint64(len(v.state)) {
+			if k := v.claimLocked(start, min(n, s.maxRun)); k > 0 {
+				m.ra.Extended(start, k)
+				ahead = v.newFillLocked(start, k, j.c)
+			}
+		}
 		v.mu.Unlock()
+		if ahead != nil {
+			s.m.Prefetched(int(ahead.n))
+			s.queueFill(w, v, ahead)
+		}
 		return
 	}
 	n, hits := m.ra.Window(&s.cfg.Readahead, p)
@@ -513,27 +526,35 @@ func (s *Server) fetch(w *worker, v *sharedVMO, f *fill) {
 	var landed uint64
 	var err error
 	if v.src != 0 && off+length <= v.srcLen {
-		if err = v.local.Readable(); err == nil {
+		// Copy from the mapping only where the file still holds the
+		// bytes (it holds v.content unless truncated behind the
+		// store's back: then the pread path below reports the short
+		// file instead of the kernel copying zeros).
+		fsize, rerr := v.local.Readable()
+		if rerr == nil && fsize >= min(off+length, v.content) {
 			landed, err = s.copyIn(v, off, v.src+uintptr(off), length)
-		}
-		if errors.Is(err, unix.EFAULT) {
-			// The store file is shorter than the mapping (truncated
-			// under us): the kernel's read of the mapping failed
-			// where a Go read would have raised SIGBUS. Read the
-			// rest, which reports what is missing.
-			err = nil
-		}
-		if err != nil || landed == length {
-			s.land(v, f, landed, err)
-			return
+			if errors.Is(err, unix.EFAULT) {
+				// Truncated since the fstat: the kernel's read of
+				// the mapping failed where a Go read would have
+				// raised SIGBUS. The pread path reports it.
+				err = nil
+			}
+			if err != nil || landed == length {
+				s.land(v, f, landed, err)
+				return
+			}
 		}
 	}
 	buf := w.buf[landed:length]
-	err = v.read(buf, off+landed)
-	if err == nil {
-		var more uint64
-		more, err = s.copyIn(v, off+landed, uintptr(unsafe.Pointer(unsafe.SliceData(buf))), length-landed)
+	got, err := v.read(buf, off+landed)
+	// Supply the whole pages the store gave even if it failed after
+	// them: only the pages it could not give fail.
+	if got = got &^ (pageSize - 1); got > 0 {
+		more, cerr := s.copyIn(v, off+landed, uintptr(unsafe.Pointer(unsafe.SliceData(buf))), got)
 		landed += more
+		if cerr != nil {
+			err = cerr
+		}
 	}
 	s.land(v, f, landed, err)
 }

@@ -123,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 	s.fills = make(chan job, 1024)
 	bufs := make([][]byte, loops+cfg.Workers)
 	for i := range bufs {
-		b, err := unix.Mmap(-1, 0, chunkPages*pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		b, err := unix.Mmap(-1, 0, int(chunkPages*pageSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 		if err != nil {
 			for _, b := range bufs[:i] {
 				unix.Munmap(b)

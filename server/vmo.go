@@ -196,12 +196,13 @@ func (v *sharedVMO) removeFillLocked(f *fill) {
 var errShortStore = errors.New("store returned fewer bytes than the object's size")
 
 // read fills buf with the object's bytes at off, zero-filling past the
-// object's end.
-func (v *sharedVMO) read(buf []byte, off uint64) error {
+// object's end. On an error it returns how many bytes from off it did
+// fill.
+func (v *sharedVMO) read(buf []byte, off uint64) (uint64, error) {
 	want := uint64(len(buf))
 	if off >= v.content {
 		clear(buf)
-		return nil
+		return want, nil
 	}
 	if off+want > v.content {
 		want = v.content - off
@@ -209,12 +210,12 @@ func (v *sharedVMO) read(buf []byte, off uint64) error {
 	}
 	n, err := v.obj.ReadAt(buf[:want], off)
 	if uint64(n) == want {
-		return nil
+		return uint64(len(buf)), nil
 	}
 	if err == nil {
 		err = errShortStore
 	}
-	return fmt.Errorf("read %q at %#x (%d bytes): %w", v.name, off, want, err)
+	return uint64(max(n, 0)), fmt.Errorf("read %q at %#x (%d bytes): %w", v.name, off, want, err)
 }
 
 // readNoWait is read from the page cache only (store.LocalObject's

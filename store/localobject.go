@@ -33,18 +33,30 @@ type LocalObject interface {
 	// fails with EFAULT.
 	MapData(length uint64) ([]byte, error)
 	// Readable returns the error ReadAt would return before reading
-	// (closed, or broken by a failed write-back), or nil.
-	Readable() error
+	// (closed, or broken by a failed write-back), or nil. If it is nil,
+	// it also returns the data file's current size (fstat): the object's
+	// size, unless someone truncated the file behind the store's back, in
+	// which case a copy from MapData's mapping reads zeros up to the end
+	// of the page holding the new end and fails beyond it, where ReadAt
+	// reports the short file.
+	Readable() (fileSize uint64, err error)
 }
 
 var (
 	_ LocalObject = (*fileObject)(nil)
 )
 
-func (o *fileObject) Readable() error {
+func (o *fileObject) Readable() (uint64, error) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	return o.check()
+	if err := o.check(); err != nil {
+		return 0, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(o.data.Fd()), &st); err != nil {
+		return 0, fmt.Errorf("store: stat object %q: %w", o.name, err)
+	}
+	return uint64(st.Size), nil
 }
 
 func (o *fileObject) ReadAtNoWait(p []byte, off uint64) (int, error) {
