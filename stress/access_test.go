@@ -228,7 +228,7 @@ func (wk *worker) judgeCall(w *window, op opKind, st zx.Status, evs []*event) {
 		if d := w.judgeOp(p, op, evs); d.must {
 			r.errorf("%v of %v pages [%d, %d) succeeded, but page %d must fail %s%s", op, v, w.lo, w.hi, p, w.explain(p, evs), w.hint(p))
 		}
-		if write {
+		if write || op == opCommit {
 			w.checkTrapped(op, p, evs)
 		}
 		if op == opVmoRead {
@@ -301,11 +301,15 @@ func (w *window) explain(p int, evs []*event) string {
 }
 
 // checkTrapped checks that a write that succeeded on a TRAP_DIRTY page that
-// was not dirty (or was still a grown zero tail) went through a DIRTY
-// request: an OP_DIRTY of the page overlapped it.
+// was not dirty (or was still a grown zero tail), or a COMMIT of a grown
+// zero tail (spec §1.11), went through a DIRTY request: an OP_DIRTY of the
+// page overlapped it.
 func (w *window) checkTrapped(op opKind, p int, evs []*event) {
 	m := w.pages[p-w.lo]
-	if !op.writes() || !w.v.trap || p >= w.size || (m.dirty == yes && m.zeroTail != yes) || m.dirty == maybe || m.tainted && w.v.run.cfg.tol.untrapped {
+	if !op.writes() && (op != opCommit || m.zeroTail != yes) {
+		return
+	}
+	if !w.v.trap || p >= w.size || (m.dirty == yes && m.zeroTail != yes) || m.dirty == maybe || m.tainted && w.v.run.cfg.tol.untrapped {
 		return
 	}
 	if !dirtied(evs, p) {
