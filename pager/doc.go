@@ -15,6 +15,14 @@
 // zx_vmo_write and COMMIT never fault: they consult the page-state table,
 // request the maximal absent run and wait on the same request objects.
 //
+// Failure (ZX_PAGER_OP_FAIL, detach, pager close) of a thread blocked in a
+// mapped fault: a fault taken in user mode is failed alone, by a SIGBUS sent
+// to that thread while it waits (sigbus.go), so the next access, by it or
+// any other thread, faults as usual; a fault taken inside a system call
+// gets a temporary UFFDIO_POISON marker instead (EFAULT), cleared by the
+// reaper. A detach drops clean pages only after it has stopped and counted
+// the writes its dirty tracking could not yet see (settle.go).
+//
 // Copy-on-write clones (zx_vmo_create_child with
 // ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, clone.go) are run by the same
 // code: a clone has its own memfd, table, tracker and registered mappings,

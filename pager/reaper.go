@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// reaper clears the poison markers left by failed mapped accesses once the
-// thread that was failed has run: a woken thread is runnable ('R') until it
+// reaper clears the poison markers left by failed mapped accesses (those
+// that could not be failed alone with a signal, sigbus.go: faults taken
+// inside system calls, and processes whose SIGBUS handler is the Go
+// runtime's) once the thread that was failed has run: a woken thread is runnable ('R') until it
 // retries its access and takes SIGBUS, so any other state (or its exit)
 // means the marker has done its job. A marker older than reapMaxAge is
 // cleared whatever the thread does. This is only on the failure path.
