@@ -36,7 +36,7 @@ func (pv *pagedVMO) onWriteFault(m *mapping, addr uintptr, pg uint64, s pageStat
 		pv.setDirty(pg)
 		pv.modified = true
 		_ = m.u.WriteProtect(addr, pageSize, 0)
-	case pv.detached || pv.closed:
+	case pv.detached || pv.closed || len(pv.signalled) > 0 && pv.retriedAfterSignal(m, addr, tid):
 		pv.poison(m, addr, tid)
 	default:
 		r, created := pv.tracker.lookupOrCreate(kindDirty, pg, pg+1)

@@ -32,6 +32,9 @@ type pagedVMO struct {
 	closed   bool     // the pager's last handle was closed
 	modified bool     // ZX_PAGER_VMO_STATS_MODIFIED
 	poisoned []poisonEntry
+	// signalled: threads failed with a signal the Go runtime's handler
+	// received, whose retry must fail again (sigbus.go).
+	signalled []signalled
 
 	clone *cloneLink // set for a copy-on-write clone (clone.go); pager is nil then
 }
@@ -113,7 +116,7 @@ func (pv *pagedVMO) onFault(m *mapping, addr uintptr, flags uffd.PagefaultFlags,
 		_ = m.u.Wake(addr, pageSize)
 		return
 	}
-	if pv.detached || pv.closed {
+	if pv.detached || pv.closed || len(pv.signalled) > 0 && pv.retriedAfterSignal(m, addr, tid) {
 		pv.poison(m, addr, tid)
 		return
 	}
@@ -349,8 +352,12 @@ type poisonEntry struct {
 // detached or closed VMO too: a later access that needs the pager fails
 // again by itself, and pages that stay (dirty ones) must stay readable.
 func (pv *pagedVMO) poison(m *mapping, addr uintptr, tid uint32) {
-	if killFault(tid, addr) {
-		return // a user-mode fault: that thread alone takes SIGBUS (sigbus.go)
+	if sent, goHandler := killFault(tid, addr); sent {
+		// A user-mode fault: that thread alone takes SIGBUS (sigbus.go).
+		if goHandler {
+			pv.noteSignalled(m, addr, tid)
+		}
+		return
 	}
 	if pv.poisonedAt(m, addr) {
 		// A marker is there already (another failed thread on this page):

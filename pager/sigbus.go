@@ -2,6 +2,7 @@ package pager
 
 import (
 	"strconv"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -37,35 +38,44 @@ import (
 // the Go runtime treats a SIGBUS that is not from kill/tgkill as a fault at
 // si_addr, as it would the kernel's.
 
-// Only when SIGBUS is caught by a handler other than the Go runtime's: the
-// runtime, seeing a SIGBUS that is not from kill/tgkill on a thread not
-// running Go (a C thread), forwards it to the handler it replaced, and if
-// that was the default action it restores the default and returns, so that
-// the faulting instruction faults again and the kernel's SIGBUS kills the
-// process (include/README.md). A signal sent here would instead let the
-// access fault again into a new READ request. So with the runtime's handler
-// in place (no C handler installed after it; a Go program), the marker,
-// which fails the retried access too, is used.
+// The Go runtime's handler needs one more step. Seeing a SIGBUS that is
+// not from kill/tgkill on a thread not running Go (a C thread), it forwards
+// it to the handler it replaced, and if that was the default action it
+// restores the default action and returns, so that the faulting
+// instruction faults again and the kernel's SIGBUS kills the process
+// (include/README.md). That second fault would come here as a new fault
+// and wait for a READ. So a thread signalled while the runtime's handler
+// was in place is remembered (pagedVMO.signalled, a few entries for a
+// second); a fault of the same thread at the same address that finds
+// SIGBUS at its default action now is that retry, and is failed again at
+// once (the default action then kills the process). Any other later fault
+// is served as usual.
 
 // siQueue is SI_QUEUE (asm-generic/siginfo.h).
 const siQueue = -1
 
 // killFault sends SIGBUS to thread tid of this process, blocked in a
-// user-mode fault on addr, and reports whether it did. It does nothing and
-// reports false when the thread is not blocked in a user-mode fault or
-// would not be woken by the signal.
-func killFault(tid uint32, addr uintptr) bool {
-	if tid == 0 || !sigbusHandledOutsideGo() {
-		return false
+// user-mode fault on addr, and reports whether it did, and whether the Go
+// runtime's handler was the one to receive it. It does nothing and reports
+// false when the thread is not blocked in a user-mode fault or would not
+// be woken by the signal.
+func killFault(tid uint32, addr uintptr) (sent, goHandler bool) {
+	if tid == 0 {
+		return false, false
+	}
+	bus, ok1 := signalHandler(unix.SIGBUS)
+	urg, ok2 := signalHandler(unix.SIGURG)
+	if !ok1 || !ok2 || bus == sigIgn {
+		return false, false
 	}
 	var buf [4096]byte
 	n := readTaskFile(tid, "syscall", buf[:])
 	if n < 3 || string(buf[:3]) != "-1 " {
-		return false // in a system call (a kernel-mode fault), running, or gone
+		return false, false // in a system call (a kernel-mode fault), running, or gone
 	}
 	n = readTaskFile(tid, "status", buf[:])
 	if n <= 0 || sigbusMasked(buf[:n]) {
-		return false
+		return false, false
 	}
 	var info [128]byte
 	*(*int32)(unsafe.Pointer(&info[0])) = int32(unix.SIGBUS)
@@ -73,7 +83,7 @@ func killFault(tid uint32, addr uintptr) bool {
 	*(*uintptr)(unsafe.Pointer(&info[16])) = addr
 	_, _, errno := unix.Syscall6(unix.SYS_RT_TGSIGQUEUEINFO, uintptr(unix.Getpid()), uintptr(tid),
 		uintptr(unix.SIGBUS), uintptr(unsafe.Pointer(&info[0])), 0, 0)
-	return errno == 0
+	return errno == 0, bus == urg
 }
 
 // readTaskFile reads /proc/self/task/<tid>/<name> into buf and returns the
@@ -150,16 +160,59 @@ func statusMask(status []byte, key string) (uint64, bool) {
 	return 0, false
 }
 
-// sigbusHandledOutsideGo reports whether the process's SIGBUS action is a
-// handler other than the Go runtime's. The runtime installs one handler
-// for every signal it handles, SIGURG (its preemption signal) among them
-// in every build mode, so a SIGBUS handler equal to the SIGURG handler is
-// the runtime's.
-func sigbusHandledOutsideGo() bool {
-	bus, ok1 := signalHandler(unix.SIGBUS)
-	urg, ok2 := signalHandler(unix.SIGURG)
-	const sigDfl, sigIgn = 0, 1
-	return ok1 && ok2 && bus != sigDfl && bus != sigIgn && bus != urg
+const (
+	sigDfl = 0 // SIG_DFL
+	sigIgn = 1 // SIG_IGN
+)
+
+// signalledKeep is how long a thread signalled under the Go runtime's
+// handler is remembered (its retry comes within microseconds).
+const signalledKeep = time.Second
+
+// maxSignalled bounds pagedVMO.signalled.
+const maxSignalled = 8
+
+// signalled is a thread sent SIGBUS for a fault at addr of m while the Go
+// runtime's handler was in place.
+type signalled struct {
+	m    *mapping
+	addr uintptr
+	tid  uint32
+	when int64 // nanoseconds, time.Now().UnixNano()
+}
+
+// noteSignalled remembers a thread signalled under the Go runtime's handler.
+func (pv *pagedVMO) noteSignalled(m *mapping, addr uintptr, tid uint32) {
+	if len(pv.signalled) == maxSignalled {
+		copy(pv.signalled, pv.signalled[1:])
+		pv.signalled = pv.signalled[:maxSignalled-1]
+	}
+	pv.signalled = append(pv.signalled, signalled{m: m, addr: addr, tid: tid, when: time.Now().UnixNano()})
+}
+
+// retriedAfterSignal reports whether a fault of tid at addr of m is the
+// retry the Go runtime makes after it reset SIGBUS to its default action
+// (see above), which must fail again. It forgets the thread's entry and
+// expired ones. Called with pv.mu held, only when pv.signalled is not empty.
+func (pv *pagedVMO) retriedAfterSignal(m *mapping, addr uintptr, tid uint32) bool {
+	now := time.Now().UnixNano()
+	found := false
+	keep := pv.signalled[:0]
+	for _, e := range pv.signalled {
+		switch {
+		case e.m == m && e.addr == addr && e.tid == tid:
+			found = true
+		case now-e.when < int64(signalledKeep):
+			keep = append(keep, e)
+		}
+	}
+	clear(pv.signalled[len(keep):])
+	pv.signalled = keep
+	if !found {
+		return false
+	}
+	h, ok := signalHandler(unix.SIGBUS)
+	return ok && h == sigDfl
 }
 
 // signalHandler returns the address of the process's handler for sig (0 is

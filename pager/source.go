@@ -440,6 +440,14 @@ func (pv *pagedVMO) Unmapped(v *vmo.VMO, vm *vmo.Mapping) {
 	}
 	clear(pv.poisoned[len(es):])
 	pv.poisoned = es
+	ss := pv.signalled[:0]
+	for _, e := range pv.signalled {
+		if e.m != m {
+			ss = append(ss, e)
+		}
+	}
+	clear(pv.signalled[len(ss):])
+	pv.signalled = ss
 	_ = m.u.Wake(m.start, m.end-m.start)
 }
 
