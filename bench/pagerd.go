@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -380,6 +381,11 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 	}
 	runtime.ReadMemStats(&ms)
 	mallocs = ms.Mallocs - mallocs
+	// pagerd fills the rest of a read-ahead window in the background
+	// after waking the faulter: let the fills in flight land first.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	idleErr := svc.srv.WaitFills(ctx)
+	cancel()
 	info, infoErr := svc.vmoInfo(r.obj)
 	kind := metrics.KindRead
 	if r.dirty {
@@ -418,7 +424,7 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 		all.wallNs = last - first
 	}
 	all.startNs, all.endNs = first, last
-	if err := errors.Join(infoErr, latErr); err != nil {
+	if err := errors.Join(idleErr, infoErr, latErr); err != nil {
 		return nil, err
 	}
 	// The row measures what it says only if pagerd served the touches:
@@ -427,16 +433,6 @@ func (e *env) pagerdMeasure(r pdRun) (*measurement, error) {
 	touched := uint64(all.faults) + uint64(r.clients*r.threads*r.warm)
 	covered := touched * r.stride / uint64(pageSize)
 	supplied := info.SuppliedBytes / uint64(pageSize)
-	// pagerd fills the rest of a read-ahead window in the background
-	// after waking the faulter: give the fills in flight time to land.
-	for i := 0; i < 5000 && supplied < covered; i++ {
-		time.Sleep(time.Millisecond)
-		again, err := svc.vmoInfo(r.obj)
-		if err != nil {
-			break
-		}
-		info, supplied = again, again.SuppliedBytes/uint64(pageSize)
-	}
 	switch {
 	case supplied < covered:
 		return nil, fmt.Errorf("pagerd supplied %d pages, but the clients touched %d pages", supplied, covered)

@@ -493,3 +493,28 @@ func (s *Server) sortedVMOs() []*sharedVMO {
 	sort.Slice(vs, func(i, j int) bool { return vs[i].name < vs[j].name })
 	return vs
 }
+
+// WaitFills waits until no read-ahead fill is in flight in any open VMO:
+// pagerd wakes a faulting thread as soon as its own page is there and
+// fetches the rest of the run in the background, so right after a
+// client's last fault some pages it will get may still be on their way.
+// For tests and benchmarks that count supplied pages; ctx bounds the
+// wait and its error is returned if it ends first.
+func (s *Server) WaitFills(ctx context.Context) error {
+	for _, v := range s.sortedVMOs() {
+		for {
+			v.mu.Lock()
+			n := len(v.fills)
+			v.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%d fills of %q still in flight: %w", n, v.name, ctx.Err())
+			case <-time.After(200 * time.Microsecond):
+			}
+		}
+	}
+	return nil
+}

@@ -1,16 +1,19 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/pagerd/pagerd/internal/faulter"
 	"github.com/pagerd/pagerd/readahead"
+	"github.com/pagerd/pagerd/store"
 	"github.com/pagerd/pagerd/uffd"
 )
 
@@ -134,5 +137,96 @@ func TestStoreFileTruncatedUnderPagerd(t *testing.T) {
 			m2 := c2.mustMap(o2.VMOID, fd2, 0, o2.Size, false)
 			equalAt(t, "page 3, second client", readC(t, m2.addr+3*pageSize, pageSize).Data, data[3*pageSize:4*pageSize])
 		})
+	}
+}
+
+// gatedStore blocks ReadAt of offsets at or past gate until open is
+// closed (a slow remote store); it is not a store.LocalObject, so every
+// read goes through ReadAt on a worker.
+type gatedStore struct {
+	store.Store
+	gate uint64
+	open chan struct{}
+}
+
+type gatedObject struct {
+	store.Object
+	s *gatedStore
+}
+
+func (s *gatedStore) Open(name string, create bool) (store.Object, error) {
+	o, err := s.Store.Open(name, create)
+	if err != nil {
+		return nil, err
+	}
+	return &gatedObject{o, s}, nil
+}
+
+func (o *gatedObject) ReadAt(p []byte, off uint64) (int, error) {
+	if off+uint64(len(p)) > o.s.gate {
+		<-o.s.open
+	}
+	return o.Object.ReadAt(p, off)
+}
+
+// TestReadaheadWakesBeforeWindowLands: with a read-ahead window of 64
+// pages, the faulting thread is woken once the head of the run (its page
+// and the few after it) is there, while the rest of the window is still
+// being read from a store that blocks; a thread reaching a page of the
+// rest waits for it and gets the store's bytes once the store answers;
+// WaitFills returns when everything landed.
+func TestReadaheadWakesBeforeWindowLands(t *testing.T) {
+	dir := t.TempDir()
+	ds, err := store.OpenDir(dir, store.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := &gatedStore{Store: ds, gate: headPages * pageSize, open: make(chan struct{})}
+	opened := false
+	defer func() {
+		if !opened {
+			close(gs.open)
+		}
+	}()
+	f := newFixtureStore(t, dir, gs, func(c *Config) { c.Readahead = readahead.Config{MinPages: 64, MaxPages: 64} })
+	data := pattern(128*pageSize, 21)
+	f.writeObject("slow", data)
+	c := f.dial()
+	o, fd := c.mustOpen("slow", 0)
+	m := c.mustMap(o.VMOID, fd, 0, o.Size, false)
+	// Page 0: its run is [0, 64); only the head [0, headPages) can be read.
+	equalAt(t, "page 0", readC(t, m.addr, pageSize).Data, data[:pageSize])
+	if got := c.stats(o.VMOID).CommittedBytes; got != headPages*pageSize {
+		t.Fatalf("committed %d bytes while the store holds back the rest of the window, want the head's %d", got, headPages*pageSize)
+	}
+	th, err := faulter.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer th.Close()
+	pending := th.Read(m.addr+40*pageSize, pageSize)
+	time.Sleep(50 * time.Millisecond)
+	if pending.Done() {
+		t.Fatal("a read of page 40 returned while the store still held it back")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if err := f.s.WaitFills(ctx); err == nil {
+		t.Fatal("WaitFills returned nil with a fill blocked in the store")
+	}
+	cancel()
+	close(gs.open)
+	opened = true
+	r, err := pending.Wait(waitFor)
+	if err != nil || r.Signo != 0 {
+		t.Fatalf("read of page 40 after the store answered: %v %+v", err, r)
+	}
+	equalAt(t, "page 40", r.Data, data[40*pageSize:41*pageSize])
+	ctx, cancel = context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := f.s.WaitFills(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.stats(o.VMOID).CommittedBytes; got < 64*pageSize {
+		t.Fatalf("committed %d bytes after the fills landed, want the whole window's %d at least", got, 64*pageSize)
 	}
 }
