@@ -177,3 +177,101 @@ func TestCreateVMOOptions(t *testing.T) {
 		t.Fatalf("rounding: %v size %d content %d", err, v.Size(), v.ContentSize())
 	}
 }
+
+// A shrink drops the cut pages' write-protect markers from every mapping;
+// the grow puts them back, so a write through the mapping to the grown
+// (dirty zero) tail of a TRAP_DIRTY VMO posts its DIRTY request, and once
+// written the page is no longer IS_ZERO (spec §3.8). Without TRAP_DIRTY the
+// write is tracked the same way.
+func TestWriteAfterShrinkGrowIsTracked(t *testing.T) {
+	for _, trap := range []bool{true, false} {
+		opts := uint32(zx.VMOResizable)
+		if trap {
+			opts |= zx.VMOTrapDirty
+		}
+		f := newFixture(t, 2, opts)
+		th := thread(t)
+		f.supply(ps, ps, 1)
+		first := th.Write(f.addr+ps, []byte("first"))
+		if trap {
+			f.wantRequest(zx.PagerVMODirty, ps, ps)
+			if err := f.p.OpDirty(f.v, ps, ps); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r := done(t, first); r.Faulted() {
+			t.Fatalf("trap %v: first write: %+v", trap, r)
+		}
+		if err := f.v.SetSize(ps); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.v.SetSize(2 * ps); err != nil {
+			t.Fatal(err)
+		}
+		f.wantDirty([3]uint64{1, 1, zx.VMODirtyRangeIsZero})
+		second := th.Write(f.addr+ps, []byte("again"))
+		if trap {
+			f.wantRequest(zx.PagerVMODirty, ps, ps)
+			blocked(t, second)
+			if err := f.p.OpDirty(f.v, ps, ps); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r := done(t, second); r.Faulted() {
+			t.Fatalf("trap %v: write after shrink+grow: %+v", trap, r)
+		}
+		f.wantDirty([3]uint64{1, 1, 0})
+		got := make([]byte, 5)
+		if err := f.v.Read(got, ps); err != nil || string(got) != "again" {
+			t.Fatalf("trap %v: page 1 reads %q %v", trap, got, err)
+		}
+	}
+}
+
+// COMMIT of a grown tail gives its pages real pages and makes them Dirty
+// (spec §1.11 CommitExtendedTail): with TRAP_DIRTY through a DIRTY request
+// (failed after a detach); a page committed after WRITEBACK_BEGIN stays
+// Dirty through the END (§1.5).
+func TestCommitOfGrownTail(t *testing.T) {
+	f := newFixture(t, 1, zx.VMOResizable|zx.VMOTrapDirty)
+	if err := f.v.SetSize(3 * ps); err != nil {
+		t.Fatal(err)
+	}
+	res := async(func() error { return f.v.OpRange(zx.VMOOpCommit, 0, 3*ps, nil) })
+	f.wantRequest(zx.PagerVMORead, 0, ps)
+	f.supply(0, ps, 1)
+	f.wantRequest(zx.PagerVMODirty, ps, 2*ps)
+	pending(t, res)
+	if err := f.p.OpDirty(f.v, ps, 2*ps); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(t, res); err != nil {
+		t.Fatal(err)
+	}
+	f.wantDirty([3]uint64{1, 2, 0})
+	if c := f.v.Info(zx.DefaultVMORights).CommittedBytes; c != 3*ps {
+		t.Fatalf("committed %d after COMMIT, want 3 pages", c)
+	}
+	if err := f.v.SetSize(4 * ps); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.p.Detach(f.v); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, f.v.OpRange(zx.VMOOpCommit, 3*ps, ps, nil), zx.ErrBadState)
+
+	g := newFixture(t, 1, zx.VMOResizable)
+	if err := g.v.SetSize(2 * ps); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.p.WritebackBegin(g.v, ps, ps, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.v.OpRange(zx.VMOOpCommit, ps, ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.p.WritebackEnd(g.v, ps, ps); err != nil {
+		t.Fatal(err)
+	}
+	g.wantDirty([3]uint64{1, 1, 0})
+}
