@@ -355,3 +355,39 @@ func TestSigbusHandlerDetection(t *testing.T) {
 		t.Fatalf("SIGBUS handler %#x %v: the faulter's handler should be installed, not the runtime's (%#x)", bus, ok, urg)
 	}
 }
+
+// A FAIL of a request's first page fails its primary waiter, but overlap
+// waiters that need a later page go on (spec §3.4): they ask again (one new
+// READ) and get the page when it is supplied.
+func TestFailOfFirstPageSparesOverlapWaiters(t *testing.T) {
+	f := newFixture(t, 2, 0)
+	first := async(func() error { return f.v.Read(make([]byte, 2*ps), 0) })
+	f.wantRequest(zx.PagerVMORead, 0, 2*ps)
+	pv, _ := f.p.owned(f.v)
+	waiters := func() int {
+		pv.mu.Lock()
+		defer pv.mu.Unlock()
+		n := 0
+		for _, r := range pv.tracker.reqs[kindRead] {
+			n += len(r.waiters) + len(r.mapped)
+		}
+		return n
+	}
+	mapped := thread(t).Read(f.addr+ps, 8)
+	second := async(func() error { return f.v.Read(make([]byte, ps), ps) })
+	waitFor(t, func() bool { return waiters() == 3 })
+	if err := f.p.Fail(f.v, 0, ps, zx.ErrIO); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, result(t, first), zx.ErrIO)
+	f.wantRequest(zx.PagerVMORead, ps, ps)
+	blocked(t, mapped)
+	pending(t, second)
+	f.supply(ps, ps, 7)
+	if err := result(t, second); err != nil {
+		t.Fatal(err)
+	}
+	if r := done(t, mapped); r.Faulted() {
+		t.Fatalf("mapped read of page 1: %+v", r)
+	}
+}
