@@ -64,10 +64,11 @@
 // read-ahead window (twice the window once the stream is sequential: this
 // window and the next). Its head — the faulting page and up to headPages-1
 // after it — is fetched first and the faulter is woken as soon as it
-// lands; the rest of the run is a background fill queued for the workers,
-// which cut it into pieces of chunkPages as they go (runFill: the first
-// piece is fetched, the rest is offered to the other workers), so the
-// client reads the head while the workers fill the rest, on both vCPUs.
+// lands; the rest of the run is cut into fills of chunkPages, queued in
+// order for the workers (a run of more than maxPieces pieces has its last
+// piece cut further as it is fetched: runFill fetches the first chunk and
+// offers the rest to the other workers), so the client reads the head
+// while the workers fill the rest, on both vCPUs, from the run's start.
 // A thread that reaches a page still being fetched waits for the piece
 // holding it, and tells the read-ahead tracker that the reader caught up
 // (readahead.Tracker.Ahead): the stream's next window is claimed and

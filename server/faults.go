@@ -400,17 +400,18 @@ func (s *Server) missingFaultLocked(w *worker, j *job, m *mapping, page, p uint6
 		f.waiters = append(f.waiters, waiter{j: *j, m: m})
 		// The reader caught up with its read-ahead: fetch the
 		// stream's next window now (readahead.Tracker.Ahead).
-		var ahead *fill
+		var ahead [maxPieces]*fill
+		na := 0
 		if start, n := m.ra.Ahead(&s.cfg.Readahead, p); n > 0 && start < uint64(len(v.state)) {
 			if k := v.claimLocked(start, min(n, s.maxRun)); k > 0 {
 				m.ra.Extended(start, k)
-				ahead = v.newFillLocked(start, k, j.c)
+				na = v.newPiecesLocked(start, k, j.c, &ahead)
+				s.m.Prefetched(int(k))
 			}
 		}
 		v.mu.Unlock()
-		if ahead != nil {
-			s.m.Prefetched(int(ahead.n))
-			s.queueFill(w, v, ahead)
+		for _, f := range ahead[:na] {
+			s.queueFill(w, v, f)
 		}
 		return
 	}
@@ -424,9 +425,10 @@ func (s *Server) missingFaultLocked(w *worker, j *job, m *mapping, page, p uint6
 	h := min(k, headPages)
 	head := v.newFillLocked(p, h, j.c)
 	head.waiters = append(head.waiters, waiter{j: *j, m: m})
-	var tail *fill
+	var tail [maxPieces]*fill
+	nt := 0
 	if k > h {
-		tail = v.newFillLocked(p+h, k-h, j.c)
+		nt = v.newPiecesLocked(p+h, k-h, j.c, &tail)
 	}
 	v.mu.Unlock()
 	if hits > 0 {
@@ -442,8 +444,8 @@ func (s *Server) missingFaultLocked(w *worker, j *job, m *mapping, page, p uint6
 	} else {
 		s.fetch(w, v, head)
 	}
-	if tail != nil {
-		s.queueFill(w, v, tail)
+	for _, f := range tail[:nt] {
+		s.queueFill(w, v, f)
 	}
 }
 
@@ -673,6 +675,28 @@ func (v *sharedVMO) newFillLocked(p, n uint64, owner *client) *fill {
 	f.start, f.n, f.owner = p, n, owner
 	v.fills = append(v.fills, f)
 	return f
+}
+
+// maxPieces bounds the fills a run is cut into when it is claimed; a
+// longer run's last piece is cut further as it is fetched (runFill).
+const maxPieces = 16
+
+// newPiecesLocked starts fills for [p, p+n) in pieces of chunkPages (the
+// last piece takes what is left after maxPieces-1), in order, so that the
+// workers, taking fills first come first served, fetch a run from its
+// start; v.mu is held. It returns how many it put in out.
+func (v *sharedVMO) newPiecesLocked(p, n uint64, owner *client, out *[maxPieces]*fill) int {
+	i := 0
+	for n > 0 {
+		k := min(n, chunkPages)
+		if i == maxPieces-1 {
+			k = n
+		}
+		out[i] = v.newFillLocked(p, k, owner)
+		i++
+		p, n = p+k, n-k
+	}
+	return i
 }
 
 // splitLocked cuts f after its first k pages (0 < k < f.n) and returns a
