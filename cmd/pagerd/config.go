@@ -53,6 +53,7 @@ type options struct {
 	ReadaheadMax       uint64   `toml:"readahead_max"`
 	ReadaheadStreams   int      `toml:"readahead_streams"`
 	ReadaheadOff       bool     `toml:"readahead_off"`
+	NoStoreMapping     bool     `toml:"no_store_mapping"`
 	WritebackInterval  interval `toml:"writeback_interval"`
 	ShutdownTimeout    duration `toml:"shutdown_timeout"`
 	Metrics            string   `toml:"metrics"`
@@ -110,6 +111,7 @@ func (o *options) flagSet() *flag.FlagSet {
 	fs.Uint64Var(&o.ReadaheadMax, "readahead-max", o.ReadaheadMax, "largest read-ahead window in `pages` (0: the read-ahead default)")
 	fs.IntVar(&o.ReadaheadStreams, "readahead-streams", o.ReadaheadStreams, "sequential streams tracked per mapping (0: the read-ahead default)")
 	fs.BoolVar(&o.ReadaheadOff, "readahead-off", o.ReadaheadOff, "fetch only the faulting page")
+	fs.BoolVar(&o.NoStoreMapping, "no-store-mapping", o.NoStoreMapping, "fill pages with pread instead of copying straight from a read-only mapping of the store's files")
 	fs.Var(&o.WritebackInterval, "writeback-interval", "periodic write-back of dirty pages, a `duration` or \"off\" (default 5s; 1m with -demo)")
 	fs.Var(&o.ShutdownTimeout, "shutdown-timeout", "bound on the write-back at SIGINT/SIGTERM, a `duration`")
 	fs.StringVar(&o.Metrics, "metrics", o.Metrics, "serve Prometheus metrics at http://`ADDR`/metrics; \"\" or \"off\" disables")

@@ -68,6 +68,7 @@ max_outstanding = 32
 readahead_min = 4
 readahead_max = 64
 readahead_streams = 2
+no_store_mapping = true
 readahead_off = false
 writeback_interval = "2s"
 shutdown_timeout = "30s"
@@ -85,7 +86,7 @@ func TestConfigFile(t *testing.T) {
 		"Socket": "/run/x/p.sock", "SocketMode": fileMode(0o660), "Store": "file:/srv/disk.img", "ReadOnly": true,
 		"AllowUID": idList{1000, 1001}, "AllowGID": idList{100}, "Workers": 8, "MaxClients": 50,
 		"MaxVMOs": uint64(7), "MaxMapped": byteSize(64 << 30), "MaxOutstanding": uint64(32),
-		"ReadaheadMin": uint64(4), "ReadaheadMax": uint64(64), "ReadaheadStreams": 2,
+		"ReadaheadMin": uint64(4), "ReadaheadMax": uint64(64), "ReadaheadStreams": 2, "NoStoreMapping": true,
 		"WritebackInterval": interval(2 * time.Second), "ShutdownTimeout": duration(30 * time.Second),
 		"Metrics": "127.0.0.1:9999", "MetricsAddrFile": "/tmp/m.addr", "LogLevel": "debug", "LogFormat": "console",
 	}

@@ -230,6 +230,7 @@ func (d *daemon) run() int {
 		Limits: proto.Limits{MaxVMOs: uint32(o.MaxVMOs), MaxMappedBytes: uint64(o.MaxMapped),
 			MaxOutstanding: uint32(o.MaxOutstanding)},
 		Readahead:         o.readahead(),
+		NoStoreMapping:    o.NoStoreMapping,
 		WritebackInterval: time.Duration(o.WritebackInterval),
 		Logger:            log,
 		Metrics:           m,
