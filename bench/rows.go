@@ -116,7 +116,7 @@ func allRows() []*Row {
 	// faulting from C threads.
 	rows = append(rows,
 		&Row{Name: "pagerd/roundtrip", Panel: panelPagerd, Baseline: "uffd/raw-xproc", RatioBy: ByMedian, run: pagerdFaultRow(1, 1),
-			Desc: "single-page READ round trip of a client process served by pagerd (read-ahead off, store file in the page cache): client C thread faults, pagerd's epoll loop reads the client's uffd, a worker preads the page and COPYs it into the VMO, wakes the client"},
+			Desc: "single-page READ round trip of a client process served by pagerd (read-ahead off, store file in the page cache): client C thread faults, the pagerd fault loop that reads the client's uffd serves it itself (the store bytes are cached: preadv2 RWF_NOWAIT, or a COPY from a mapping of the store file), COPYs the page into the VMO and wakes the client"},
 		&Row{Name: "pagerd/dirty", Panel: panelPagerd, Baseline: "uffd/raw-wp", RatioBy: ByMedian, run: pagerdDirtyRow,
 			Desc: "first write to a clean page of a client's writable mapping (all pages made present first): write-protect fault, pagerd marks the page dirty and lifts the protection, the write resumes"},
 		&Row{Name: "pagerd/threads-2", Panel: panelPagerd, Baseline: "pagerd/roundtrip", RatioBy: ByFaultsPerSec, run: pagerdFaultRow(1, 2),
@@ -131,7 +131,7 @@ func allRows() []*Row {
 			Refs: []string{"uffd/copy-shmem-2m", "kernel/file-seq-1g"},
 			Desc: "sequential read of a whole file-backed VMO (-seqmb, 1 GiB by default) through pagerd with read-ahead, one client thread, GB/s (ratio: vs a raw UFFDIO_COPY of 2 MiB)"},
 		&Row{Name: "pagerd/supply-2m", Panel: panelBulk, Baseline: "uffd/copy-shmem-2m", RatioBy: ByGBPerSec, run: pagerdSupplyRow(2 << 20),
-			Desc: "2 MiB supplied per fault into a client's VMO from the store (read-ahead fixed at 512 pages: pread 2 MiB, one UFFDIO_COPY, wake); one client thread touches the first page of each 2 MiB chunk"},
+			Desc: "2 MiB supplied per fault into a client's VMO from the store (read-ahead fixed at 512 pages: the faulting thread is woken once the head of the run is in, the rest is filled in the background from the store file's mapping); one client thread touches the first page of each 2 MiB chunk"},
 	)
 	return rows
 }
