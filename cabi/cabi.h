@@ -30,4 +30,10 @@ int pagerd_probe(const void* p, size_t n, int write, uintptr_t fence);
 // address space (a buffer no call may touch), 0 otherwise or when n == 0.
 int pagerd_classify(const void* p, size_t n, uintptr_t fence);
 
+// pagerd_put_handle returns status unless it is ZX_OK; then it stores the
+// new handle h into the caller's *out, or closes h again when out is not
+// writable (the object is destroyed, as when Zircon fails the copy-out) and
+// returns ZX_ERR_INVALID_ARGS.
+int32_t pagerd_put_handle(int32_t status, uint32_t h, uint32_t* out, uintptr_t fence);
+
 #endif

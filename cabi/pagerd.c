@@ -57,14 +57,7 @@ API zx_status_t pagerd_vmo_open(const char* socket_path, const char* name, uint3
   }
   zx_handle_t h = ZX_HANDLE_INVALID;
   zx_status_t status = pagerd_cabi_pagerd_vmo_open(sock, nm, flags, create_size, &h);
-  if (status != ZX_OK) {
-    return status;
-  }
-  if (pagerd_copy_out(out, &h, sizeof h, fence) != 0) {
-    pagerd_cabi_handle_close(h);
-    return ZX_ERR_INVALID_ARGS;
-  }
-  return ZX_OK;
+  return pagerd_put_handle(status, h, out, fence);
 }
 
 API zx_status_t pagerd_vmo_sync(zx_handle_t vmo, uint64_t* bytes_written) {

@@ -27,9 +27,8 @@
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
-// put_handle stores a new handle into *out, or closes it again when out is
-// not writable (the object is destroyed, as when Zircon fails the copy-out).
-static zx_status_t put_handle(zx_status_t status, zx_handle_t h, zx_handle_t* out,
+// pagerd_put_handle: see cabi.h.
+zx_status_t pagerd_put_handle(zx_status_t status, zx_handle_t h, zx_handle_t* out,
                               uintptr_t fence) {
   if (status != ZX_OK) {
     return status;
@@ -137,14 +136,14 @@ ALIAS(zx_handle_close);
 API zx_status_t zx_handle_duplicate(zx_handle_t handle, zx_rights_t rights, zx_handle_t* out) {
   zx_handle_t h = ZX_HANDLE_INVALID;
   zx_status_t status = pagerd_cabi_handle_duplicate(handle, rights, &h);
-  return put_handle(status, h, out, PAGERD_FENCE);
+  return pagerd_put_handle(status, h, out, PAGERD_FENCE);
 }
 ALIAS(zx_handle_duplicate);
 
 API zx_status_t zx_handle_replace(zx_handle_t handle, zx_rights_t rights, zx_handle_t* out) {
   zx_handle_t h = ZX_HANDLE_INVALID;
   zx_status_t status = pagerd_cabi_handle_replace(handle, rights, &h);
-  return put_handle(status, h, out, PAGERD_FENCE);
+  return pagerd_put_handle(status, h, out, PAGERD_FENCE);
 }
 ALIAS(zx_handle_replace);
 
@@ -247,7 +246,7 @@ ALIAS(zx_object_set_property);
 API zx_status_t zx_port_create(uint32_t options, zx_handle_t* out) {
   zx_handle_t h = ZX_HANDLE_INVALID;
   zx_status_t status = pagerd_cabi_port_create(options, &h);
-  return put_handle(status, h, out, PAGERD_FENCE);
+  return pagerd_put_handle(status, h, out, PAGERD_FENCE);
 }
 ALIAS(zx_port_create);
 
@@ -282,7 +281,7 @@ ALIAS(zx_port_wait);
 API zx_status_t zx_vmo_create(uint64_t size, uint32_t options, zx_handle_t* out) {
   zx_handle_t h = ZX_HANDLE_INVALID;
   zx_status_t status = pagerd_cabi_vmo_create(size, options, &h);
-  return put_handle(status, h, out, PAGERD_FENCE);
+  return pagerd_put_handle(status, h, out, PAGERD_FENCE);
 }
 ALIAS(zx_vmo_create);
 
@@ -344,7 +343,7 @@ API zx_status_t zx_vmo_create_child(zx_handle_t handle, uint32_t options, uint64
                                     uint64_t size, zx_handle_t* out) {
   zx_handle_t h = ZX_HANDLE_INVALID;
   zx_status_t status = pagerd_cabi_vmo_create_child(handle, options, offset, size, &h);
-  return put_handle(status, h, out, PAGERD_FENCE);
+  return pagerd_put_handle(status, h, out, PAGERD_FENCE);
 }
 ALIAS(zx_vmo_create_child);
 
@@ -388,7 +387,7 @@ ALIAS(zx_vmar_op_range);
 API zx_status_t zx_pager_create(uint32_t options, zx_handle_t* out) {
   zx_handle_t h = ZX_HANDLE_INVALID;
   zx_status_t status = pagerd_cabi_pager_create(options, &h);
-  return put_handle(status, h, out, PAGERD_FENCE);
+  return pagerd_put_handle(status, h, out, PAGERD_FENCE);
 }
 ALIAS(zx_pager_create);
 
@@ -396,7 +395,7 @@ API zx_status_t zx_pager_create_vmo(zx_handle_t pager, uint32_t options, zx_hand
                                     uint64_t key, uint64_t size, zx_handle_t* out) {
   zx_handle_t h = ZX_HANDLE_INVALID;
   zx_status_t status = pagerd_cabi_pager_create_vmo(pager, options, port, key, size, &h);
-  return put_handle(status, h, out, PAGERD_FENCE);
+  return pagerd_put_handle(status, h, out, PAGERD_FENCE);
 }
 ALIAS(zx_pager_create_vmo);
 

@@ -7,53 +7,17 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/pagerd/pagerd/readahead"
-	"github.com/pagerd/pagerd/server"
-	"github.com/pagerd/pagerd/store"
+	"github.com/pagerd/pagerd/internal/pagerdtest"
 	"github.com/pagerd/pagerd/zx"
 )
 
 // These tests run against a real pagerd server in this process: the faults
 // on the client's mappings are taken inside process_vm_readv/writev or by C
 // threads, never by Go code.
-
-// realServer serves files from a directory store and returns its socket.
-func realServer(t *testing.T, files map[string][]byte) (sock, dir string) {
-	t.Helper()
-	dir = t.TempDir()
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st, err := store.OpenDir(dir, store.DirOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock = filepath.Join(t.TempDir(), "pagerd.sock")
-	s, err := server.New(server.Config{Socket: sock, Store: st, StoreDesc: "test", WritebackInterval: -1,
-		Readahead: readahead.Config{Disabled: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve() }()
-	t.Cleanup(func() {
-		s.Close()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("pagerd did not stop")
-		}
-		st.Close()
-	})
-	return sock, dir
-}
 
 func seqBytes(n int, seed byte) []byte {
 	b := make([]byte, n)
@@ -68,7 +32,8 @@ func seqBytes(n int, seed byte) []byte {
 func TestReadAtWriteAt(t *testing.T) {
 	const ps = 4096
 	data := seqBytes(5*ps+10, 3)
-	sock, dir := realServer(t, map[string][]byte{"d": data, "r": data})
+	srv := pagerdtest.Start(t, map[string][]byte{"d": data, "r": data})
+	sock, dir := srv.Sock, srv.Dir
 	c, err := Dial(sock, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +93,7 @@ func TestReadAtWriteAt(t *testing.T) {
 func TestAttach(t *testing.T) {
 	const ps = 4096
 	data := seqBytes(4*ps, 9)
-	sock, _ := realServer(t, map[string][]byte{"d": data})
+	sock := pagerdtest.Start(t, map[string][]byte{"d": data}).Sock
 	c, err := Dial(sock, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/pagerd/pagerd/internal/faulter"
-	"github.com/pagerd/pagerd/readahead"
-	"github.com/pagerd/pagerd/server"
-	"github.com/pagerd/pagerd/store"
+	"github.com/pagerd/pagerd/internal/pagerdtest"
 	"github.com/pagerd/pagerd/zx"
 )
 
@@ -34,56 +32,9 @@ func pdPattern(n int, seed uint64) []byte {
 	return b
 }
 
-type pagerdFixture struct {
-	dir, sock string
-	s         *server.Server
-	done      chan error
-}
-
-// startPagerd serves the objects in files from a directory store.
-func startPagerd(t *testing.T, files map[string][]byte) *pagerdFixture {
+func pdOpen(t *testing.T, f *pagerdtest.Server, name string, flags uint32, size uint64) zx.Handle {
 	t.Helper()
-	dir := t.TempDir()
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st, err := store.OpenDir(dir, store.DirOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "pagerd.sock")
-	s, err := server.New(server.Config{Socket: sock, Store: st, StoreDesc: "test", WritebackInterval: -1,
-		Readahead: readahead.Config{Disabled: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &pagerdFixture{dir: dir, sock: sock, s: s, done: make(chan error, 1)}
-	go func() { f.done <- s.Serve() }()
-	t.Cleanup(func() {
-		f.stop(t)
-		st.Close()
-	})
-	return f
-}
-
-func (f *pagerdFixture) stop(t *testing.T) {
-	if f.s == nil {
-		return
-	}
-	f.s.Close()
-	select {
-	case <-f.done:
-	case <-time.After(pdWait):
-		t.Errorf("pagerd did not stop")
-	}
-	f.s = nil
-}
-
-func pdOpen(t *testing.T, f *pagerdFixture, name string, flags uint32, size uint64) zx.Handle {
-	t.Helper()
-	h, s := PagerdVmoOpen(f.sock, name, flags, size)
+	h, s := PagerdVmoOpen(f.Sock, name, flags, size)
 	if s != zx.ErrOk {
 		t.Fatalf("PagerdVmoOpen(%q, %#x, %d): %v", name, flags, size, s)
 	}
@@ -113,7 +64,7 @@ func pdWrite(t *testing.T, addr uintptr, data []byte) faulter.Result {
 // VMO's size and info are a pager VMO's.
 func TestPagerdVmoReadWrite(t *testing.T) {
 	data := pdPattern(10*pageSize+123, 7)
-	f := startPagerd(t, map[string][]byte{"data": data})
+	f := pagerdtest.Start(t, map[string][]byte{"data": data})
 	h := pdOpen(t, f, "data", 0, 0)
 	defer HandleClose(h)
 
@@ -154,7 +105,7 @@ func TestPagerdVmoReadWrite(t *testing.T) {
 	if s != zx.ErrOk || n == 0 {
 		t.Fatalf("sync: %d %v", n, s)
 	}
-	onDisk, err := os.ReadFile(filepath.Join(f.dir, "data"))
+	onDisk, err := os.ReadFile(filepath.Join(f.Dir, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +139,7 @@ func TestPagerdVmoReadWrite(t *testing.T) {
 // be mapped again.
 func TestPagerdVmoMap(t *testing.T) {
 	data := pdPattern(8*pageSize, 9)
-	f := startPagerd(t, map[string][]byte{"img": data})
+	f := pagerdtest.Start(t, map[string][]byte{"img": data})
 	h := pdOpen(t, f, "img", 0, 0)
 	defer HandleClose(h)
 	root := VmarRootSelf()
@@ -255,7 +206,7 @@ func root0(t *testing.T) uintptr {
 // right: writes and writable mappings are ACCESS_DENIED, reads work.
 func TestPagerdVmoReadOnly(t *testing.T) {
 	data := pdPattern(4*pageSize, 3)
-	f := startPagerd(t, map[string][]byte{"ro": data})
+	f := pagerdtest.Start(t, map[string][]byte{"ro": data})
 	h := pdOpen(t, f, "ro", PagerdVmoReadOnly, 0)
 	defer HandleClose(h)
 	info, s := HandleInfoBasic(h)
@@ -289,7 +240,7 @@ func TestPagerdVmoReadOnly(t *testing.T) {
 // TestPagerdVmoErrors: bad arguments and unreachable or unknown VMOs get
 // their statuses.
 func TestPagerdVmoErrors(t *testing.T) {
-	f := startPagerd(t, map[string][]byte{"x": pdPattern(pageSize, 1)})
+	f := pagerdtest.Start(t, map[string][]byte{"x": pdPattern(pageSize, 1)})
 	cases := []struct {
 		what   string
 		sock   string
@@ -298,11 +249,11 @@ func TestPagerdVmoErrors(t *testing.T) {
 		size   uint64
 		status zx.Status
 	}{
-		{"unknown flags", f.sock, "x", 0x100, 0, zx.ErrInvalidArgs},
-		{"a size without create", f.sock, "x", 0, pageSize, zx.ErrInvalidArgs},
+		{"unknown flags", f.Sock, "x", 0x100, 0, zx.ErrInvalidArgs},
+		{"a size without create", f.Sock, "x", 0, pageSize, zx.ErrInvalidArgs},
 		{"no such socket", filepath.Join(t.TempDir(), "none.sock"), "x", 0, 0, zx.ErrUnavailable},
-		{"no such VMO", f.sock, "missing", 0, 0, zx.ErrNotFound},
-		{"a bad name", f.sock, "a/b", 0, 0, zx.ErrInvalidArgs},
+		{"no such VMO", f.Sock, "missing", 0, 0, zx.ErrNotFound},
+		{"a bad name", f.Sock, "a/b", 0, 0, zx.ErrInvalidArgs},
 	}
 	for _, c := range cases {
 		if h, s := PagerdVmoOpen(c.sock, c.name, c.flags, c.size); s != c.status || h != zx.HandleInvalid {
@@ -336,7 +287,7 @@ func TestPagerdVmoErrors(t *testing.T) {
 // supplied pages stay readable.
 func TestPagerdVmoServerGone(t *testing.T) {
 	data := pdPattern(4*pageSize, 5)
-	f := startPagerd(t, map[string][]byte{"d": data})
+	f := pagerdtest.Start(t, map[string][]byte{"d": data})
 	h := pdOpen(t, f, "d", 0, 0)
 	defer HandleClose(h)
 	root := VmarRootSelf()
@@ -352,7 +303,7 @@ func TestPagerdVmoServerGone(t *testing.T) {
 	if s := VmoRead(h, make([]byte, 8), 0); s != zx.ErrOk {
 		t.Fatalf("zx_vmo_read before: %v", s)
 	}
-	f.stop(t)
+	f.Stop(t)
 	// The guard notices the closed socket asynchronously: wait for the
 	// first failure.
 	buf := make([]byte, 8)
