@@ -83,6 +83,7 @@ cp "$data/store/data" "$data/store/ro"
 "$tdir/pagerd" -socket "$data/pagerd.sock" -store "dir:$data/store" -metrics off \
   -log-level warn -log-format console 2>"$data/pagerd.log" &
 pagerd_pid=$!
+disown "$pagerd_pid" # the test kills it; no "Killed" job report
 for _ in $(seq 100); do
   [ -S "$data/pagerd.sock" ] && break
   kill -0 "$pagerd_pid" 2>/dev/null || { cat "$data/pagerd.log" >&2; fail "pagerd did not start"; }
@@ -91,6 +92,10 @@ done
 [ -S "$data/pagerd.sock" ] || fail "pagerd did not create its socket"
 timeout 120 "$tdir/pagerd_vmo" "$data/pagerd.sock" "$data/store" "$pagerd_pid" ||
   { cat "$data/pagerd.log" >&2; fail "pagerd_vmo failed"; }
-wait "$pagerd_pid" 2>/dev/null || true # the test killed it
+for _ in $(seq 100); do # the test killed it
+  kill -0 "$pagerd_pid" 2>/dev/null || break
+  sleep 0.1
+done
+kill -0 "$pagerd_pid" 2>/dev/null && fail "pagerd is still running after the test killed it"
 pagerd_pid=
 echo "cabi-test: ok"
