@@ -1,6 +1,7 @@
 package pager
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 
@@ -353,4 +354,52 @@ func waitFor(t *testing.T, cond func() bool) {
 		sleepBriefly()
 	}
 	t.Fatalf("condition not reached within %v", deadline)
+}
+
+// A supply longer than one aux probe (512 pages) with committed runs and
+// holes crossing the probe boundaries, from an aux offset that is not the
+// VMO offset, around pages already present: every page gets the aux page's
+// content (or a zero marker for a hole), present pages are kept, and the
+// aux range reads zero afterwards.
+func TestSupplyLongRunsAcrossHoles(t *testing.T) {
+	const pages, auxShift = 1300, 7
+	f := newFixture(t, pages, 0)
+	f.supply(300*ps, ps, 1) // present before the big supply: kept
+	f.supply(1000*ps, ps, 1)
+	aux := newAux(t, (pages+auxShift)*ps)
+	committed := func(pg uint64) bool { return pg < 600 || (pg >= 900 && pg < 1100) || pg == 1250 }
+	for pg := uint64(0); pg < pages; pg++ {
+		if committed(pg) {
+			if err := aux.Write(pattern(pg, 2), (pg+auxShift)*ps); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := f.p.SupplyPages(f.v, 0, pages*ps, aux, auxShift*ps); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, ps)
+	var wantCommitted uint64
+	for pg := uint64(0); pg < pages; pg++ {
+		if err := f.v.Read(got, pg*ps); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case pg == 300 || pg == 1000:
+			wantBytes(t, got, pattern(pg, 1), fmt.Sprintf("present page %d", pg))
+			wantCommitted++
+		case committed(pg):
+			wantBytes(t, got, pattern(pg, 2), fmt.Sprintf("supplied page %d", pg))
+			wantCommitted++
+		default:
+			wantBytes(t, got, make([]byte, ps), fmt.Sprintf("zero marker at page %d", pg))
+		}
+	}
+	if c := f.v.Info(zx.DefaultVMORights).CommittedBytes; c != wantCommitted*ps {
+		t.Fatalf("committed %d bytes, want %d", c, wantCommitted*ps)
+	}
+	if c := aux.Info(zx.DefaultVMORights).CommittedBytes; c != 0 {
+		t.Fatalf("aux still commits %d bytes after supply", c)
+	}
+	f.noPacket()
 }

@@ -134,12 +134,13 @@ func (pv *pagedVMO) fill(pg, cnt uint64, data bool, src uintptr) (uint64, error)
 }
 
 // auxExtent reports whether the aux byte offset off is committed (data) and
-// where that data run or hole ends, bounded by limit and by 64 pages. It asks
+// where that data run or hole ends, bounded by limit and by 512 pages (2 MiB,
+// so a 2 MiB supply is one mincore and one UFFDIO_COPY). It asks
 // mincore(2) about the aux's internal mapping, which reports the memfd's page
 // cache without faulting anything in (lseek's SEEK_HOLE would walk the whole
 // run, however long).
 func auxExtent(auxBase uintptr, off, limit uint64) (data bool, end uint64) {
-	var vec [64]byte
+	var vec [512]byte
 	n := min((limit-off)/zx.PageSize, uint64(len(vec)))
 	_, _, errno := unix.Syscall(unix.SYS_MINCORE, auxBase+uintptr(off), uintptr(n)*pageSize, uintptr(unsafe.Pointer(&vec[0])))
 	if errno != 0 {
