@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -115,9 +116,31 @@ func (v *VMO) transfer(p []byte, off uint64, write bool) (int, error) {
 			done += n
 			continue
 		}
+		v.unstick(m, off+uint64(done), err)
 		return done, v.transferError(off+uint64(done), write, err)
 	}
 	return done, nil
+}
+
+// unstick clears what a failed page left in the I/O mapping, so that the
+// next ReadAt or WriteAt of it asks pagerd again (a failure is not sticky,
+// spec §3.4): pagerd answers a fault it cannot serve with a poison marker
+// in the faulting mapping, which would otherwise fail every later access.
+// Only a page that is not in the memfd is cleared: dropping the page-table
+// entry of a present page would also drop its write-protection, and with
+// it the next write's dirty tracking. Once the session has ended, the guard
+// answers the next access with a new marker.
+func (v *VMO) unstick(m *Mapping, off uint64, err error) {
+	if !errors.Is(err, unix.EFAULT) && !errors.Is(err, unix.EHWPOISON) {
+		return
+	}
+	ps := v.c.pageSize
+	addr := uintptr(m.ptr) + uintptr(off&^(ps-1))
+	var vec [1]byte
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, addr, uintptr(ps), uintptr(unsafe.Pointer(&vec[0]))); e != 0 || vec[0]&1 != 0 {
+		return
+	}
+	unix.Syscall(unix.SYS_MADVISE, addr, uintptr(ps), unix.MADV_DONTNEED)
 }
 
 // transferError explains why process_vm_readv/writev stopped at off.

@@ -131,3 +131,52 @@ func TestAttach(t *testing.T) {
 }
 
 func attachErr(_ *Mapping, err error) error { return err }
+
+// TestReadAtFailureNotSticky: a page pagerd cannot load fails that ReadAt
+// with ErrUnavailable (never zeros); once the store can give the page
+// again, the next ReadAt of it gets it (failure is not sticky).
+func TestReadAtFailureNotSticky(t *testing.T) {
+	const ps = 4096
+	data := seqBytes(8*ps, 5)
+	srv := pagerdtest.Start(t, map[string][]byte{"d": data})
+	c, err := Dial(srv.Sock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	v := mustOpen(t, c, "d", 0)
+	path := filepath.Join(srv.Dir, "d")
+	if err := os.Truncate(path, 2*ps); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, ps)
+	if _, err := v.ReadAt(got, 6*ps); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("ReadAt of a page cut from the store: %v, want ErrUnavailable", err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := v.ReadAt(got, 6*ps); err != nil || n != ps || !bytes.Equal(got, data[6*ps:7*ps]) {
+		t.Fatalf("ReadAt once the store has the page again: %d %v (equal %v)", n, err, bytes.Equal(got, data[6*ps:7*ps]))
+	}
+	// A write to a page that failed before is tracked: it is written back.
+	if err := os.Truncate(path, 2*ps); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.WriteAt([]byte("x"), 5*ps); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("WriteAt of a page cut from the store: %v, want ErrUnavailable", err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.WriteAt([]byte("x"), 5*ps); err != nil {
+		t.Fatalf("WriteAt once the store has the page again: %v", err)
+	}
+	if n, err := v.Sync(); err != nil || n != ps {
+		t.Fatalf("Sync: %d %v, want one page", n, err)
+	}
+	disk, _ := os.ReadFile(path)
+	if disk[5*ps] != 'x' {
+		t.Fatalf("the write after the failure did not reach the store")
+	}
+}

@@ -1,8 +1,6 @@
 package pager
 
 import (
-	"unsafe"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/pagerd/pagerd/uffd"
@@ -121,17 +119,6 @@ func (pv *pagedVMO) forCleanRuns(fn func(a, b uint64)) {
 	}
 }
 
-// uffdioContinue is struct uffdio_continue.
-type uffdioContinue struct {
-	start, len, mode uint64
-	mapped           int64
-}
-
-const (
-	ioctlUFFDIOContinue = 0xC020AA07 // UFFDIO_CONTINUE
-	continueModeWP      = 1 << 1     // UFFDIO_CONTINUE_MODE_WP
-)
-
 // onMinorFault handles a MINOR fault on page pg at addr of m (only
 // mappings of a detached async VMO are registered MINOR, see settleWrites):
 // a kept page is mapped, write-protected so that its writes are still
@@ -141,9 +128,7 @@ func (pv *pagedVMO) onMinorFault(m *mapping, addr uintptr, pg uint64, s pageStat
 		pv.poison(m, addr, tid)
 		return
 	}
-	c := uffdioContinue{start: uint64(addr), len: uint64(pageSize), mode: continueModeWP}
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m.u.Fd()), ioctlUFFDIOContinue, uintptr(unsafe.Pointer(&c)))
-	if errno != 0 {
+	if _, err := m.u.Continue(addr, pageSize, uffd.ContinueModeWP); err != nil {
 		// EEXIST: mapped already (another thread's fault): retry the access.
 		_ = m.u.Wake(addr, pageSize)
 	}

@@ -241,7 +241,9 @@ func TestUnregisterAndClose(t *testing.T) {
 // one; a piece must lie wholly inside, at the same VMO offsets and with the
 // same writability, and faults in a piece are served throughout.
 func TestSplitMapping(t *testing.T) {
-	f := newFixture(t, nil)
+	// The limit is the mapping's size: the pieces of a split must not count
+	// while the mapping they lie in still does.
+	f := newFixture(t, func(c *Config) { c.Limits.MaxMappedBytes = 6 * pageSize })
 	data := pattern(8*pageSize, 11)
 	f.writeObject("x", data)
 	c := f.dial()
@@ -290,13 +292,32 @@ func TestSplitMapping(t *testing.T) {
 	if st := c.stats(o.VMOID); st.Mappings != 2 || st.DirtyBytes != pageSize {
 		t.Fatalf("after the split: %d mappings, %d dirty bytes; want 2 and one page", st.Mappings, st.DirtyBytes)
 	}
+	if got := mappedBytes(f); got != 3*pageSize {
+		t.Fatalf("mapped bytes after the split: %d, want the pieces' %d", got, 3*pageSize)
+	}
 	// The dropped range is free again: a new mapping may take it.
 	if _, err := reg(base+2*pageSize, 3*pageSize, 0, 0); err != nil {
 		t.Fatalf("a new mapping in the hole: %v", err)
+	}
+	if got := mappedBytes(f); got != 6*pageSize {
+		t.Fatalf("mapped bytes with the hole mapped again: %d, want %d", got, 6*pageSize)
 	}
 	for _, id := range []uint64{lo, hi} {
 		if _, _, err := c.call(&proto.UnregisterMapping{ReqID: c.id(), MappingID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// mappedBytes is the mapped bytes counted for f's only client.
+func mappedBytes(f *fixture) uint64 {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	var n uint64
+	for _, c := range f.s.clients {
+		c.mu.Lock()
+		n += c.mappedBytes
+		c.mu.Unlock()
+	}
+	return n
 }

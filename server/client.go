@@ -61,6 +61,7 @@ type mapping struct {
 	length   uint64
 	off      uint64 // offset in the VMO
 	writable bool
+	outer    *mapping // a split's old mapping this piece lies in (its bytes are not counted); under c.mu
 
 	ra readahead.Tracker // under v.mu
 }
@@ -93,18 +94,42 @@ func (c *client) lookup(addr uint64) *mapping {
 // with the same writability. The second case is a client splitting a
 // mapping (zx_vmar_unmap of part of it): it registers each remaining piece
 // before it unregisters the old mapping, so that no fault in a piece ever
-// finds no mapping. c.mu is held.
-func (c *client) acceptsLocked(addr, length, vmoID, off uint64, writable bool) bool {
+// finds no mapping. outer is then the mapping the piece lies in whose bytes
+// are counted in mappedBytes (the piece's are not, until outer goes: a
+// split never needs more of the limit than the mapping it splits). c.mu is
+// held.
+func (c *client) acceptsLocked(addr, length, vmoID, off uint64, writable bool) (ok bool, outer *mapping) {
 	for _, m := range c.byID {
 		if addr >= m.addr+m.length || m.addr >= addr+length {
 			continue
 		}
 		inside := m.addr <= addr && addr+length <= m.addr+m.length
 		if !inside || m.vmoID != vmoID || m.off+(addr-m.addr) != off || m.writable != writable {
-			return false
+			return false, nil
+		}
+		switch {
+		case m.outer == nil:
+			outer = m
+		case outer == nil:
+			outer = m.outer
 		}
 	}
-	return true
+	return true, outer
+}
+
+// unregisterLocked forgets mp: its bytes leave mappedBytes (if counted), and
+// the pieces registered inside it are counted from now on. c.mu is held.
+func (c *client) unregisterLocked(mp *mapping) {
+	delete(c.byID, mp.id)
+	if mp.outer == nil {
+		c.mappedBytes -= mp.length
+	}
+	for _, x := range c.byID {
+		if x.outer == mp {
+			x.outer = nil
+			c.mappedBytes += x.length
+		}
+	}
 }
 
 // publishLocked rebuilds the sorted lookup table from byID; c.mu is held.

@@ -21,6 +21,9 @@ const (
 	// chunkPages bounds one background fill: the rest of a run is fetched
 	// in fills of at most this many pages, spread over the workers.
 	chunkPages = 64
+	// fillQueue is the depth of the background fill queue: 64 streams
+	// of maxPieces pieces each, 16 times over.
+	fillQueue = 16 * 64 * maxPieces
 )
 
 // job is one page fault read from a client's uffd, or (f != nil) a fill to
@@ -39,7 +42,8 @@ type job struct {
 // worker is one goroutine of the fault pool (or the epoll loop) with its
 // store buffer.
 type worker struct {
-	buf []byte // chunkPages pages, anonymous memory outside the Go heap
+	buf  []byte // chunkPages pages, anonymous memory outside the Go heap
+	loop bool   // a fault loop's (it must not block), not a worker goroutine's
 }
 
 // Thresholds of the per-client choice between one loop and all loops
@@ -470,14 +474,26 @@ func (s *Server) wakeAfter(j *job, m *mapping, page uint64) {
 	s.complete(j, kindOf(j))
 }
 
-// queueFill hands f to the workers, or runs it on this thread when the
-// fill queue is full (so that no worker ever blocks on it).
+// queueFill hands f to the workers on the fill queue. When that is full, a
+// worker runs f itself (no worker ever blocks on a queue) and a fault loop
+// tries the job queue (workers run a job carrying a fill as a fill; the
+// loops stop before it closes) before running f as a last resort; the fill
+// queue is deep enough (fillQueue) that a loop does not get there in
+// practice.
 func (s *Server) queueFill(w *worker, v *sharedVMO, f *fill) {
 	select {
 	case s.fills <- job{v: v, f: f}:
+		return
 	default:
-		s.runFill(w, v, f)
 	}
+	if w.loop {
+		select {
+		case s.jobs <- job{v: v, f: f}:
+			return
+		default:
+		}
+	}
+	s.runFill(w, v, f)
 }
 
 // runFill fetches f in pieces of at most chunkPages: each time it splits

@@ -120,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 		s.freeSlots = append(s.freeSlots, int32(i))
 	}
 	s.jobs = make(chan job, 4*cfg.Workers*int(cfg.Limits.MaxOutstanding))
-	s.fills = make(chan job, 1024)
+	s.fills = make(chan job, fillQueue)
 	bufs := make([][]byte, loops+cfg.Workers)
 	for i := range bufs {
 		b, err := unix.Mmap(-1, 0, int(chunkPages*pageSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
@@ -137,7 +137,7 @@ func New(cfg Config) (*Server, error) {
 	s.bufs = bufs
 	for i, b := range bufs[:loops] {
 		s.loopWG.Add(1)
-		go s.loop(s.eps[i], &worker{buf: b})
+		go s.loop(s.eps[i], &worker{buf: b, loop: true})
 	}
 	for _, b := range bufs[loops:] {
 		s.wg.Add(1)

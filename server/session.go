@@ -107,8 +107,7 @@ func (s *Server) request(c *client, msg proto.Message, fds []int) (proto.Message
 			c.mu.Unlock()
 			return nil, -1, errf(zx.ErrNotFound, "no mapping %d", m.MappingID)
 		}
-		delete(c.byID, m.MappingID)
-		c.mappedBytes -= mp.length
+		c.unregisterLocked(mp)
 		c.unregGen.Add(1)
 		c.publishLocked()
 		c.mu.Unlock()
@@ -288,7 +287,19 @@ func (s *Server) registerRequest(c *client, m *proto.RegisterMapping, fds []int)
 		return c.uf
 	}
 	c.mu.Lock()
-	if c.mappedBytes+m.Length > s.cfg.Limits.MaxMappedBytes {
+	ok, outer := c.acceptsLocked(m.Addr, m.Length, m.VMOID, m.VMOOffset, writable)
+	charge := m.Length // a piece of a split is not counted while its outer mapping is
+	if outer != nil {
+		charge = 0
+	}
+	if !ok {
+		c.mu.Unlock()
+		if uf != nil {
+			uf.Close()
+		}
+		return nil, errf(zx.ErrInvalidArgs, "[%#x, %#x) overlaps a registered mapping", m.Addr, m.Addr+m.Length)
+	}
+	if c.mappedBytes+charge > s.cfg.Limits.MaxMappedBytes {
 		total := c.mappedBytes
 		c.mu.Unlock()
 		if uf != nil {
@@ -296,19 +307,12 @@ func (s *Server) registerRequest(c *client, m *proto.RegisterMapping, fds []int)
 		}
 		return nil, errf(zx.ErrNoResources, "client has %d bytes mapped; %d more exceed the limit %d", total, m.Length, s.cfg.Limits.MaxMappedBytes)
 	}
-	if !c.acceptsLocked(m.Addr, m.Length, m.VMOID, m.VMOOffset, writable) {
-		c.mu.Unlock()
-		if uf != nil {
-			uf.Close()
-		}
-		return nil, errf(zx.ErrInvalidArgs, "[%#x, %#x) overlaps a registered mapping", m.Addr, m.Addr+m.Length)
-	}
-	c.mappedBytes += m.Length // reserve
+	c.mappedBytes += charge // reserve
 	c.mu.Unlock()
 
 	fail := func(err error) (proto.Message, error) {
 		c.mu.Lock()
-		c.mappedBytes -= m.Length
+		c.mappedBytes -= charge
 		c.mu.Unlock()
 		if uf != nil {
 			uf.Close()
@@ -324,6 +328,13 @@ func (s *Server) registerRequest(c *client, m *proto.RegisterMapping, fds []int)
 	mp := &mapping{c: c, v: v, vmoID: m.VMOID, addr: m.Addr, length: m.Length, off: m.VMOOffset, writable: writable}
 	v.addMapping(mp)
 	c.mu.Lock()
+	if outer != nil && c.byID[outer.id] != outer {
+		// outer went while the piece was being protected: count it now.
+		c.mappedBytes += m.Length
+		charge = m.Length
+	} else {
+		mp.outer = outer
+	}
 	if c.vmos == nil {
 		c.mu.Unlock()
 		v.removeMapping(mp)

@@ -60,7 +60,11 @@ func (o *fileObject) Readable() (uint64, error) {
 }
 
 func (o *fileObject) ReadAtNoWait(p []byte, off uint64) (int, error) {
-	o.mu.RLock()
+	// A write-back holds o.mu across its journal write and fsyncs; a caller
+	// that must not block (pagerd's fault loop) gets ErrWouldBlock then.
+	if !o.mu.TryRLock() {
+		return 0, ErrWouldBlock
+	}
 	defer o.mu.RUnlock()
 	if err := o.check(); err != nil {
 		return 0, err

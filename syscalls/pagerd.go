@@ -30,6 +30,11 @@ func pagerdSession(socket string) (*client.Client, error) {
 	if c := pagerdSessions.bySocket[socket]; c != nil {
 		select {
 		case <-c.Done():
+			// pagerd ended it. It is not closed here: the handles and
+			// mappings of its VMOs still use it (supplied pages stay
+			// readable, the guard fails the others), so it stays, with
+			// its socket, uffd and guard thread, for the process's life:
+			// that is the cost of each pagerd restart.
 		default:
 			return c, nil
 		}
