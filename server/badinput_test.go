@@ -321,3 +321,43 @@ func mappedBytes(f *fixture) uint64 {
 	}
 	return n
 }
+
+// TestClientClearingNonblock: a client that clears O_NONBLOCK on its uffd
+// (pagerd shares the open file with it) must not stall a fault loop, and
+// so other clients' faults: pagerd polls before it reads, the kernel then
+// answers POLLERR, and the client loses its connection (its faults SIGBUS,
+// through its guard in the client library; here nobody serves them). (With
+// one fault loop per CPU the two clients may land on different loops;
+// GOMAXPROCS=1 puts them on one.)
+func TestClientClearingNonblock(t *testing.T) {
+	f := newFixture(t, nil)
+	a, b := pattern(8*pageSize, 1), pattern(8*pageSize, 2)
+	f.writeObject("a", a)
+	f.writeObject("b", b)
+	ca, cb := f.dial(), f.dial()
+	oa, fda := ca.mustOpen("a", 0)
+	ma := ca.mustMap(oa.VMOID, fda, 0, oa.Size, false)
+	ob, fdb := cb.mustOpen("b", 0)
+	mb := cb.mustMap(ob.VMOID, fdb, 0, ob.Size, false)
+	equalAt(t, "a's page", readC(t, ma.addr, pageSize).Data, a[:pageSize])
+	if err := unix.SetNonblock(ca.uf.Fd(), false); err != nil {
+		t.Fatal(err)
+	}
+	// a's next fault: pagerd finds the uffd blocking and drops a.
+	th, err := faulter.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer th.Close()
+	th.Read(ma.addr+2*pageSize, 8) // stays blocked: nobody serves a any more
+	expectClosed(t, ca)
+	r, err := faulter.ReadAt(mb.addr+pageSize, pageSize, 5*time.Second)
+	if err != nil {
+		t.Fatalf("client b's fault after client a cleared O_NONBLOCK: %v", err)
+	}
+	equalAt(t, "b's page", r.Data, b[pageSize:2*pageSize])
+	// Release a's blocked thread before the test ends.
+	if err := ca.uf.Unregister(ma.addr, uintptr(oa.Size)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -175,10 +175,27 @@ func (s *Server) loop(ep int, lw *worker) {
 // meanwhile can take the next), at most up to its outstanding limit, and
 // serves each one on this thread when that cannot block (serveInline),
 // otherwise hands it to the workers.
+//
+// The uffd's O_NONBLOCK lives in the open file the client shares: a client
+// that clears it would make a read of an empty queue block this loop. So a
+// read is only issued after a poll with no wait says the uffd is readable
+// (epoll's word is not enough: it may report a uffd whose message another
+// loop took). The poll replaces the read that would have returned EAGAIN at
+// the end of a drain. The kernel answers the poll of a uffd without
+// O_NONBLOCK (or one never initialised) with POLLERR: such a client is
+// dropped.
 func (s *Server) drain(lw *worker, c *client, msgs []uffd.Msg) {
 	for {
 		if c.outstanding.Load() >= int32(s.cfg.Limits.MaxOutstanding) {
 			s.throttle(c)
+			return
+		}
+		switch readable(c.uf.Fd()) {
+		case pollEmpty:
+			return
+		case pollBad:
+			s.unwatch(c)
+			s.kick(c, "its userfaultfd is not non-blocking (it cleared O_NONBLOCK) or not initialised")
 			return
 		}
 		n, err := c.uf.Read(msgs[:1])
@@ -205,6 +222,32 @@ func (s *Server) drain(lw *worker, c *client, msgs []uffd.Msg) {
 		if !s.serveInline(lw, &j) {
 			s.jobs <- j
 		}
+	}
+}
+
+// Results of readable.
+const (
+	pollReady = iota // a read will not block (or poll failed: the read reports it)
+	pollEmpty        // nothing to read
+	pollBad          // POLLERR: the uffd is blocking or not initialised
+)
+
+// readable polls a client's uffd without waiting.
+func readable(fd int) int {
+	for {
+		pfd := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd[:], 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return pollReady
+		case n == 0:
+			return pollEmpty
+		case pfd[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0:
+			return pollBad
+		}
+		return pollReady
 	}
 }
 
