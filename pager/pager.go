@@ -188,25 +188,13 @@ func (pv *pagedVMO) detachLocked(complete bool) {
 // runs of them are punched out of the memfd, which also unmaps them from
 // every mapping, so later accesses fault and fail.
 func (pv *pagedVMO) decommitClean() {
-	n := pv.pages()
-	for pg := uint64(0); pg < n; {
-		if pv.table.chunks[pg>>chunkShift] == nil {
-			pg = (pg>>chunkShift + 1) << chunkShift
-			continue
-		}
-		if pv.table.get(pg).state() != stClean {
-			pg++
-			continue
-		}
-		end := pg
-		for end < n && pv.table.get(end).state() == stClean {
-			pv.table.set(end, stAbsent)
-			end++
+	pv.forCleanRuns(func(a, b uint64) {
+		for pg := a; pg < b; pg++ {
+			pv.table.set(pg, stAbsent)
 		}
 		_ = unix.Fallocate(pv.vmo.Fd(), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE,
-			int64(pg*zx.PageSize), int64((end-pg)*zx.PageSize))
-		pg = end
-	}
+			int64(a*zx.PageSize), int64((b-a)*zx.PageSize))
+	})
 }
 
 // Close closes the pager (its last handle is gone): every VMO fails as if
