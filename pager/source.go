@@ -2,6 +2,7 @@ package pager
 
 import (
 	"golang.org/x/sys/unix"
+	"slices"
 
 	"github.com/pagerd/pagerd/uffd"
 	"github.com/pagerd/pagerd/vmo"
@@ -420,34 +421,13 @@ func (pv *pagedVMO) Unmapped(v *vmo.VMO, vm *vmo.Mapping) {
 	}
 	for k := reqKind(0); k < numKinds; k++ {
 		for _, r := range pv.tracker.reqs[k] {
-			ms := r.mapped[:0]
-			for _, mw := range r.mapped {
-				if mw.m != m {
-					ms = append(ms, mw)
-				}
-			}
-			clear(r.mapped[len(ms):])
-			r.mapped = ms
+			r.mapped = slices.DeleteFunc(r.mapped, func(mw mappedWaiter) bool { return mw.m == m })
 		}
 	}
 	// The range is unmapped already (and its addresses may be reused): drop
 	// its poison entries without touching the address space.
-	es := pv.poisoned[:0]
-	for _, e := range pv.poisoned {
-		if e.m != m {
-			es = append(es, e)
-		}
-	}
-	clear(pv.poisoned[len(es):])
-	pv.poisoned = es
-	ss := pv.signalled[:0]
-	for _, e := range pv.signalled {
-		if e.m != m {
-			ss = append(ss, e)
-		}
-	}
-	clear(pv.signalled[len(ss):])
-	pv.signalled = ss
+	pv.poisoned = slices.DeleteFunc(pv.poisoned, func(e poisonEntry) bool { return e.m == m })
+	pv.signalled = slices.DeleteFunc(pv.signalled, func(e signalled) bool { return e.m == m })
 	_ = m.u.Wake(m.start, m.end-m.start)
 }
 
